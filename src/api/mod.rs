@@ -1,0 +1,632 @@
+//! HTTP clients for the Zilliz Cloud control plane and the Milvus / Zilliz data plane.
+//!
+//! Every call answers `Result<_, ApiError>` with the error already classified (see
+//! [`classify`]), so callers decide on "done", "gone", "retry" or "give up" without looking at
+//! HTTP details.
+
+pub mod classify;
+
+pub use classify::{ApiError, Envelope, ErrorClass};
+
+use reqwest::{
+    Method,
+    header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER},
+};
+use serde_json::{Value, json};
+use std::{fmt, sync::Arc, time::Duration};
+use url::Url;
+
+/// Largest answer body read; anything longer is cut (answers we need are a few hundred bytes).
+const MAX_BODY: usize = 1 << 20;
+
+/// A credential (API key or `user:password`). Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Whitespace around the value (a trailing newline from `echo` into a Secret) is dropped.
+    pub fn new(value: impl AsRef<str>) -> Self {
+        Token(value.as_ref().trim().to_string())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Removes the credential from a text that came back from the server (gateways that echo
+    /// the `Authorization` header into their error). For `user:password` the password alone is
+    /// removed too when it is long enough not to mangle ordinary words.
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        if self.0.is_empty() {
+            return out;
+        }
+        out = out.replace(&self.0, "<redacted>");
+        if let Some((_, secret)) = self.0.split_once(':')
+            && secret.chars().count() >= 8
+        {
+            out = out.replace(secret, "<redacted>");
+        }
+        out
+    }
+
+    fn bearer(&self) -> Result<HeaderValue, ApiError> {
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", self.0)).map_err(|_| {
+            ApiError::new(
+                ErrorClass::Credentials,
+                "the credential contains characters that cannot be sent in an HTTP header",
+            )
+        })?;
+        v.set_sensitive(true);
+        Ok(v)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// REST flavour of an endpoint family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    V1,
+    V2,
+}
+
+impl Flavour {
+    fn envelope(self) -> Envelope {
+        match self {
+            Flavour::V1 => Envelope::V1,
+            Flavour::V2 => Envelope::V2,
+        }
+    }
+}
+
+/// Observes every API call (metrics); a no-op by default.
+pub trait CallObserver: Send + Sync {
+    fn observe(&self, operation: &'static str, outcome: &'static str, elapsed: Duration);
+}
+
+/// Shared HTTP client: connection pool, timeout, TLS roots.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    timeout: Duration,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// `extra_ca_pem`: additional trusted roots (PEM bundle) for private gateways. TLS
+    /// verification itself cannot be turned off.
+    pub fn new(timeout: Duration, extra_ca_pem: Option<&[u8]>) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("zilliz-operator/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = extra_ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(HttpClient {
+            inner: builder.build()?,
+            timeout,
+            observer: None,
+        })
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn call(
+        &self,
+        operation: &'static str,
+        method: Method,
+        url: Url,
+        token: &Token,
+        body: Option<Value>,
+        envelope: Envelope,
+    ) -> Result<Value, ApiError> {
+        let started = std::time::Instant::now();
+        let result = self
+            .send(method, url, token, body, envelope)
+            .await
+            .map_err(|mut e| {
+                // the message quotes the server; never let it carry the credential
+                e.message = token.redact(&e.message);
+                e
+            });
+        if let Some(obs) = &self.observer {
+            let outcome = match &result {
+                Ok(_) => "success",
+                Err(e) => e.class.as_str(),
+            };
+            obs.observe(operation, outcome, started.elapsed());
+        }
+        result
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        token: &Token,
+        body: Option<Value>,
+        envelope: Envelope,
+    ) -> Result<Value, ApiError> {
+        let mut req = self
+            .inner
+            .request(method, url)
+            .header(AUTHORIZATION, token.bearer()?)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header("Request-Timeout", self.timeout.as_secs().max(1).to_string());
+        if let Some(body) = body {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let mut resp = req.send().await.map_err(|e| transport_error(&e))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(classify::parse_retry_after);
+        let mut bytes = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_BODY.saturating_sub(bytes.len());
+                    bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if room <= chunk.len() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let mut err = transport_error(&e);
+                    err.http_status = Some(status);
+                    err.message = format!("answer cut off while reading its body: {}", err.message);
+                    return Err(err);
+                }
+            }
+        }
+        classify::classify(envelope, status, retry_after, &bytes)
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> ApiError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    // reqwest's Display names the URL (no credentials in it) and the cause chain.
+    let mut message = format!("{what}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    ApiError::new(ErrorClass::Transient, message)
+}
+
+/// Joins a path onto a base URL that may itself carry a path prefix (gateways).
+fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    url.set_path(&format!("{prefix}{path}"));
+    url
+}
+
+/// What a cluster describe says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterInfo {
+    /// CREATING, RUNNING, DELETING, DELETED, ...
+    pub status: String,
+    /// Data-plane endpoint, when the control plane gives one.
+    pub connect_address: Option<String>,
+}
+
+/// The Zilliz Cloud control plane (clusters).
+#[derive(Clone, Debug)]
+pub struct ControlPlane {
+    pub http: HttpClient,
+    pub base: Url,
+    pub flavour: Flavour,
+    pub token: Token,
+}
+
+impl ControlPlane {
+    /// Default base URL for a flavour: v2 is global, v1 is per region.
+    pub fn default_base(flavour: Flavour, region: Option<&str>) -> Result<Url, String> {
+        let raw = match flavour {
+            Flavour::V2 => "https://api.cloud.zilliz.com".to_string(),
+            Flavour::V1 => {
+                let region = region.filter(|r| !r.is_empty()).ok_or(
+                    "controlPlane.region is required for control plane v1 (its host is per region) unless baseUrl is set",
+                )?;
+                format!("https://controller.api.{region}.zillizcloud.com")
+            }
+        };
+        Url::parse(&raw).map_err(|e| format!("invalid control plane URL {raw}: {e}"))
+    }
+
+    fn cluster_path(&self, cluster_id: &str, suffix: &str) -> Url {
+        let v = match self.flavour {
+            Flavour::V1 => "v1",
+            Flavour::V2 => "v2",
+        };
+        let mut url = join(&self.base, &format!("/{v}/clusters/"));
+        // push the id as one escaped segment so it can never change the path
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty().push(cluster_id);
+            if !suffix.is_empty() {
+                segs.push(suffix);
+            }
+        }
+        url
+    }
+
+    pub async fn drop_cluster(&self, cluster_id: &str) -> Result<(), ApiError> {
+        let url = self.cluster_path(cluster_id, "drop");
+        self.http
+            .call(
+                "cluster.drop",
+                Method::DELETE,
+                url,
+                &self.token,
+                None,
+                self.flavour.envelope(),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn describe_cluster(&self, cluster_id: &str) -> Result<ClusterInfo, ApiError> {
+        let url = self.cluster_path(cluster_id, "");
+        let data = self
+            .http
+            .call(
+                "cluster.describe",
+                Method::GET,
+                url,
+                &self.token,
+                None,
+                self.flavour.envelope(),
+            )
+            .await?;
+        let status = data
+            .get("status")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorClass::Unknown,
+                    "cluster describe answered without data.status",
+                )
+            })?
+            .to_string();
+        let connect_address = data
+            .get("connectAddress")
+            .and_then(|s| s.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Ok(ClusterInfo {
+            status,
+            connect_address,
+        })
+    }
+
+    /// Lists the clusters these credentials can see: proves the credentials work (used to
+    /// confirm an ambiguous "not found or no permission").
+    pub async fn list_cluster_ids(&self) -> Result<Vec<String>, ApiError> {
+        let v = match self.flavour {
+            Flavour::V1 => "/v1/clusters",
+            Flavour::V2 => "/v2/clusters",
+        };
+        let mut url = join(&self.base, v);
+        url.query_pairs_mut()
+            .append_pair("pageSize", "100")
+            .append_pair("currentPage", "1");
+        let data = self
+            .http
+            .call(
+                "cluster.list",
+                Method::GET,
+                url,
+                &self.token,
+                None,
+                self.flavour.envelope(),
+            )
+            .await?;
+        let items = data
+            .get("clusters")
+            .and_then(|c| c.as_array())
+            .cloned()
+            .unwrap_or_default();
+        Ok(items
+            .iter()
+            .filter_map(|c| c.get("clusterId").and_then(|i| i.as_str()))
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+/// A Milvus / Zilliz data-plane endpoint.
+#[derive(Clone, Debug)]
+pub struct DataPlane {
+    pub http: HttpClient,
+    pub endpoint: Url,
+    pub flavour: Flavour,
+    pub token: Token,
+}
+
+impl DataPlane {
+    async fn v2(
+        &self,
+        operation: &'static str,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, ApiError> {
+        if self.flavour != Flavour::V2 {
+            return Err(ApiError::new(
+                ErrorClass::Unsupported,
+                format!(
+                    "{operation} needs the v2 data plane (REST v1 has no such endpoint); set the collection's apiVersion to v2"
+                ),
+            ));
+        }
+        let url = join(&self.endpoint, path);
+        self.http
+            .call(
+                operation,
+                Method::POST,
+                url,
+                &self.token,
+                Some(body),
+                Envelope::V2,
+            )
+            .await
+    }
+
+    pub async fn drop_collection(&self, db: &str, collection: &str) -> Result<(), ApiError> {
+        let body = json!({"collectionName": collection, "dbName": db});
+        match self.flavour {
+            Flavour::V1 => {
+                let url = join(&self.endpoint, "/v1/vector/collections/drop");
+                self.http
+                    .call(
+                        "collection.drop",
+                        Method::POST,
+                        url,
+                        &self.token,
+                        Some(body),
+                        Envelope::V1,
+                    )
+                    .await
+                    .map(|_| ())
+            }
+            Flavour::V2 => self
+                .v2("collection.drop", "/v2/vectordb/collections/drop", body)
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    pub async fn has_collection(&self, db: &str, collection: &str) -> Result<bool, ApiError> {
+        match self.flavour {
+            Flavour::V1 => {
+                let mut url = join(&self.endpoint, "/v1/vector/collections/describe");
+                url.query_pairs_mut()
+                    .append_pair("collectionName", collection)
+                    .append_pair("dbName", db);
+                let res = self
+                    .http
+                    .call(
+                        "collection.describe",
+                        Method::GET,
+                        url,
+                        &self.token,
+                        None,
+                        Envelope::V1,
+                    )
+                    .await;
+                absent_is_false(res)
+            }
+            Flavour::V2 => {
+                let data = self
+                    .v2(
+                        "collection.has",
+                        "/v2/vectordb/collections/has",
+                        json!({"collectionName": collection, "dbName": db}),
+                    )
+                    .await?;
+                has_flag(&data)
+            }
+        }
+    }
+
+    pub async fn release_collection(&self, db: &str, collection: &str) -> Result<(), ApiError> {
+        self.v2(
+            "collection.release",
+            "/v2/vectordb/collections/release",
+            json!({"collectionName": collection, "dbName": db}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn has_partition(
+        &self,
+        db: &str,
+        collection: &str,
+        partition: &str,
+    ) -> Result<bool, ApiError> {
+        let data = self
+            .v2(
+                "partition.has",
+                "/v2/vectordb/partitions/has",
+                json!({"collectionName": collection, "dbName": db, "partitionName": partition}),
+            )
+            .await?;
+        has_flag(&data)
+    }
+
+    pub async fn release_partition(
+        &self,
+        db: &str,
+        collection: &str,
+        partition: &str,
+    ) -> Result<(), ApiError> {
+        self.v2(
+            "partition.release",
+            "/v2/vectordb/partitions/release",
+            json!({"collectionName": collection, "dbName": db, "partitionNames": [partition]}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn drop_partition(
+        &self,
+        db: &str,
+        collection: &str,
+        partition: &str,
+    ) -> Result<(), ApiError> {
+        self.v2(
+            "partition.drop",
+            "/v2/vectordb/partitions/drop",
+            json!({"collectionName": collection, "dbName": db, "partitionName": partition}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn has_index(
+        &self,
+        db: &str,
+        collection: &str,
+        index: &str,
+    ) -> Result<bool, ApiError> {
+        let res = self
+            .v2(
+                "index.describe",
+                "/v2/vectordb/indexes/describe",
+                json!({"collectionName": collection, "dbName": db, "indexName": index}),
+            )
+            .await;
+        absent_is_false(res)
+    }
+
+    pub async fn drop_index(
+        &self,
+        db: &str,
+        collection: &str,
+        index: &str,
+    ) -> Result<(), ApiError> {
+        self.v2(
+            "index.drop",
+            "/v2/vectordb/indexes/drop",
+            json!({"collectionName": collection, "dbName": db, "indexName": index}),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+fn absent_is_false(res: Result<Value, ApiError>) -> Result<bool, ApiError> {
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if e.class == ErrorClass::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn has_flag(data: &Value) -> Result<bool, ApiError> {
+    data.get("has").and_then(|h| h.as_bool()).ok_or_else(|| {
+        ApiError::new(
+            ErrorClass::Unknown,
+            format!("expected data.has in the answer, got {data}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let t = Token::new("root:Milvus\n");
+        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
+        assert_eq!(t, Token::new("root:Milvus"));
+    }
+
+    #[test]
+    fn token_redaction() {
+        let t = Token::new("root:Sup3rSecret");
+        assert_eq!(
+            t.redact("bad token Bearer root:Sup3rSecret, password Sup3rSecret"),
+            "bad token Bearer <redacted>, password <redacted>"
+        );
+        // a short password alone is left: it would mangle ordinary words
+        assert_eq!(
+            Token::new("root:Milvus").redact("Milvus says no"),
+            "Milvus says no"
+        );
+        assert_eq!(Token::new("").redact("text"), "text");
+    }
+
+    #[test]
+    fn cluster_ids_are_one_escaped_segment() {
+        let cp = ControlPlane {
+            http: HttpClient::new(Duration::from_secs(1), None).unwrap(),
+            base: Url::parse("https://gw.example/zilliz/").unwrap(),
+            flavour: Flavour::V2,
+            token: Token::new("k"),
+        };
+        assert_eq!(
+            cp.cluster_path("in01-abc", "drop").as_str(),
+            "https://gw.example/zilliz/v2/clusters/in01-abc/drop"
+        );
+        assert_eq!(
+            cp.cluster_path("../x?y", "drop").as_str(),
+            "https://gw.example/zilliz/v2/clusters/..%2Fx%3Fy/drop"
+        );
+    }
+
+    #[test]
+    fn default_bases() {
+        assert_eq!(
+            ControlPlane::default_base(Flavour::V2, None)
+                .unwrap()
+                .as_str(),
+            "https://api.cloud.zilliz.com/"
+        );
+        assert_eq!(
+            ControlPlane::default_base(Flavour::V1, Some("gcp-us-west1"))
+                .unwrap()
+                .as_str(),
+            "https://controller.api.gcp-us-west1.zillizcloud.com/"
+        );
+        assert!(ControlPlane::default_base(Flavour::V1, None).is_err());
+    }
+}

@@ -1,0 +1,650 @@
+//! The reconciler, shared by the four kinds.
+//!
+//! `finalizer()` is the single top-level action: it adds `zilliz.io/finalizer` before anything
+//! else happens, runs [`apply`] for live objects and [`cleanup`] for deleted ones, and removes
+//! the finalizer only when cleanup returns `Ok` — which it does only when the API confirmed the
+//! drop, said the resource does not exist, or the user chose `Orphan`. Every other outcome is an
+//! [`Error::Pending`] that carries its own requeue delay.
+
+use crate::{
+    api::{ApiError, ErrorClass, HttpClient},
+    backoff::{self, Backoff},
+    crd::{Condition, DeletionPolicy, FINALIZER, ZillizStatus},
+    external::{self, DropOutcome, Observed},
+    metrics::{KindLabel, KindResult, Metrics, RetryLabels},
+    resolve::{Managed, ResolveError, resolve},
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        events::{Event as KubeEvent, EventType, Recorder, Reporter},
+        finalizer::{Event as Finalizer, finalizer},
+    },
+};
+use serde_json::json;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+/// The field manager of our server-side-apply status writes.
+pub const MANAGER: &str = "zilliz-operator";
+
+/// Tunables of the reconciler.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Interval between observations of a healthy object (jittered ±10 %).
+    pub resync: Duration,
+    /// Backoff for failed drops and observations.
+    pub backoff: Backoff,
+    /// Backoff for polling an accepted asynchronous (cluster) drop.
+    pub poll: Backoff,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            resync: Duration::from_secs(600),
+            backoff: Backoff::default(),
+            poll: Backoff {
+                base: Duration::from_secs(5),
+                cap: Duration::from_secs(60),
+            },
+        }
+    }
+}
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    pub client: Client,
+    pub http: HttpClient,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    /// Consecutive failed observations per object uid (drops count in `status.deletion`).
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        http: HttpClient,
+        reporter: Reporter,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            http,
+            settings,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn next_failure(&self, uid: &str) -> u32 {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(uid.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n - 1
+    }
+
+    fn clear_failures(&self, uid: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+    }
+}
+
+/// Reconcile errors. Each knows its requeue delay and its bounded category (metric label and
+/// log field).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API failed (read, status write, finalizer patch).
+    #[error("Kubernetes API: {0}")]
+    Kube(#[source] kube::Error),
+    /// The drop is not finished (retrying, blocked, failed or in progress): keep the finalizer.
+    #[error("{reason}: {message}")]
+    Pending {
+        reason: &'static str,
+        message: String,
+        retry_in: Duration,
+    },
+    #[error("object has no namespace")]
+    NoNamespace,
+    #[error(transparent)]
+    Finalizer(#[from] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        Error::Kube(e)
+    }
+}
+
+impl Error {
+    /// Bounded category: a metric label.
+    pub fn category(&self) -> &'static str {
+        use kube::runtime::finalizer::Error as F;
+        match self {
+            Error::Kube(_) => "KubeApi",
+            Error::Pending { reason, .. } => reason,
+            Error::NoNamespace => "NoNamespace",
+            Error::Finalizer(f) => match f.as_ref() {
+                F::ApplyFailed(e) | F::CleanupFailed(e) => e.category(),
+                F::AddFinalizer(_) | F::RemoveFinalizer(_) => "FinalizerPatch",
+                F::UnnamedObject | F::InvalidFinalizer => "InvalidObject",
+            },
+        }
+    }
+
+    /// The delay this error asks for, if it carries one.
+    fn retry_in(&self) -> Option<Duration> {
+        use kube::runtime::finalizer::Error as F;
+        match self {
+            Error::Pending { retry_in, .. } => Some(*retry_in),
+            Error::Finalizer(f) => match f.as_ref() {
+                F::ApplyFailed(e) | F::CleanupFailed(e) => e.retry_in(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}
+
+fn rfc3339(t: jiff::Timestamp) -> String {
+    t.round(jiff::Unit::Second).unwrap_or(t).to_string()
+}
+
+/// Sets a condition, keeping `lastTransitionTime` unless the status changed.
+fn set_condition(
+    status: &mut ZillizStatus,
+    type_: &str,
+    value: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    let value = if value { "True" } else { "False" };
+    let message: String = message.chars().take(1024).collect();
+    let last = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .filter(|c| c.status == value)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| rfc3339(now()));
+    let cond = Condition {
+        type_: type_.to_string(),
+        status: value.to_string(),
+        reason: reason.to_string(),
+        message,
+        last_transition_time: last,
+        observed_generation: generation,
+    };
+    match status.conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => *c = cond,
+        None => status.conditions.push(cond),
+    }
+    status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+}
+
+/// Writes the status by server-side apply, only when it changed.
+async fn patch_status<K: Managed>(
+    client: &Client,
+    obj: &K,
+    status: &ZillizStatus,
+) -> Result<(), kube::Error> {
+    if obj.zstatus() == Some(status) {
+        return Ok(());
+    }
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(client.clone(), &ns);
+    let patch = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn publish<K: Managed>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = KubeEvent {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.to_string(),
+        secondary: None,
+    };
+    // A failed Event write (e.g. a terminating namespace) never blocks a drop.
+    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        warn!(error = %e, reason, "could not record event");
+    }
+}
+
+/// Entry point for the Controller.
+pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = obj.namespace().ok_or(Error::NoNamespace)?;
+    let span = info_span!("reconcile", kind = K::LABEL, namespace = %ns, name = %obj.name_any());
+    let started = Instant::now();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            Finalizer::Apply(o) => apply(o.as_ref(), &ctx).await,
+            Finalizer::Cleanup(o) => cleanup(o.as_ref(), &ctx).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics
+        .reconcile_duration
+        .get_or_create(&KindLabel { kind: K::LABEL })
+        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconciles
+        .get_or_create(&KindResult {
+            kind: K::LABEL,
+            result: match &result {
+                Ok(_) => "success",
+                Err(e) => e.category(),
+            },
+        })
+        .inc();
+    result
+}
+
+/// Requeue policy: errors that carry a delay use it; the rest back off per object.
+pub fn error_policy<K: Managed>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    let delay = err.retry_in().unwrap_or_else(|| {
+        let attempt = ctx.next_failure(&obj.uid().unwrap_or_default());
+        ctx.settings.backoff.delay(attempt, None)
+    });
+    match err {
+        Error::Finalizer(f)
+            if matches!(
+                f.as_ref(),
+                kube::runtime::finalizer::Error::CleanupFailed(Error::Pending { .. })
+            ) =>
+        {
+            debug!(kind = K::LABEL, name = %obj.name_any(), error = %err, ?delay, "drop pending")
+        }
+        _ => {
+            warn!(kind = K::LABEL, name = %obj.name_any(), error = %err, ?delay, "reconcile failed")
+        }
+    }
+    Action::requeue(delay)
+}
+
+pub use kube::runtime::controller::Action;
+
+/// Observes a live object and records `Ready` and `Synced`.
+async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+    let generation = obj.meta().generation;
+    let uid = obj.uid().unwrap_or_default();
+    let mut status = obj.zstatus().cloned().unwrap_or_default();
+    status.observed_generation = generation;
+    status.deletion = None;
+
+    enum Next {
+        Resync,
+        Soon,
+        Backoff(Option<Duration>),
+        Slow,
+        AwaitChange,
+    }
+
+    let next = match resolve(obj, &ctx.client, &ctx.http).await {
+        Err(ResolveError::Kube(e)) => return Err(Error::Kube(e)),
+        Err(e) => {
+            let (reason, next) = match &e {
+                ResolveError::InvalidSpec(_) => ("InvalidSpec", Next::AwaitChange),
+                ResolveError::ReferenceNotFound { .. } => {
+                    ("ReferenceNotFound", Next::Backoff(None))
+                }
+                ResolveError::ParentGone { .. } => ("NotFound", Next::Resync),
+                ResolveError::ParentNotReady { .. } => ("ParentNotReady", Next::Backoff(None)),
+                ResolveError::CredentialsUnavailable(_) => {
+                    ("CredentialsUnavailable", Next::Backoff(None))
+                }
+                ResolveError::Kube(_) => ("KubeApi", Next::Backoff(None)),
+            };
+            let message = e.to_string();
+            set_condition(&mut status, "Ready", false, reason, &message, generation);
+            let synced_ok = matches!(next, Next::Resync);
+            set_condition(
+                &mut status,
+                "Synced",
+                synced_ok,
+                if synced_ok {
+                    "ReconcileSuccess"
+                } else {
+                    reason
+                },
+                &message,
+                generation,
+            );
+            next
+        }
+        Ok(target) => match external::observe(&target).await {
+            Ok(Observed::Exists {
+                usable,
+                detail,
+                endpoint,
+                cluster_status,
+            }) => {
+                let reason = if usable {
+                    "Available"
+                } else {
+                    "ClusterNotRunning"
+                };
+                set_condition(&mut status, "Ready", usable, reason, &detail, generation);
+                set_condition(
+                    &mut status,
+                    "Synced",
+                    true,
+                    "ReconcileSuccess",
+                    "",
+                    generation,
+                );
+                if cluster_status.is_some() {
+                    status.endpoint = endpoint;
+                    status.cluster_status = cluster_status;
+                }
+                if usable { Next::Resync } else { Next::Soon }
+            }
+            Ok(Observed::Absent { detail }) => {
+                set_condition(&mut status, "Ready", false, "NotFound", &detail, generation);
+                set_condition(
+                    &mut status,
+                    "Synced",
+                    true,
+                    "ReconcileSuccess",
+                    "",
+                    generation,
+                );
+                if status.cluster_status.is_some() {
+                    status.cluster_status = Some("DELETED".into());
+                }
+                Next::Resync
+            }
+            Err(e) => {
+                let reason = observe_reason(&e);
+                let message = e.to_string();
+                set_condition(&mut status, "Ready", false, reason, &message, generation);
+                set_condition(&mut status, "Synced", false, reason, &message, generation);
+                if e.class.is_retryable() {
+                    Next::Backoff(e.retry_after)
+                } else {
+                    Next::Slow
+                }
+            }
+        },
+    };
+
+    patch_status(&ctx.client, obj, &status).await?;
+
+    let settings = &ctx.settings;
+    Ok(match next {
+        Next::Resync => {
+            ctx.clear_failures(&uid);
+            Action::requeue(backoff::jittered(settings.resync))
+        }
+        Next::Soon => {
+            ctx.clear_failures(&uid);
+            Action::requeue(backoff::jittered(settings.poll.cap.min(settings.resync)))
+        }
+        Next::Backoff(retry_after) => {
+            Action::requeue(settings.backoff.delay(ctx.next_failure(&uid), retry_after))
+        }
+        Next::Slow => Action::requeue(settings.backoff.slow()),
+        Next::AwaitChange => Action::await_change(),
+    })
+}
+
+fn observe_reason(e: &ApiError) -> &'static str {
+    match e.class {
+        ErrorClass::Credentials => "Unauthorized",
+        ErrorClass::Unsupported => "Unsupported",
+        ErrorClass::BadRequest | ErrorClass::InvalidName => "InvalidRequest",
+        _ => "Unreachable",
+    }
+}
+
+/// Why a drop did not finish.
+enum Failure {
+    Api(ApiError),
+    Resolve(ResolveError),
+}
+
+impl Failure {
+    /// Condition reason, and whether it is retried with backoff (else slowly).
+    fn reason(&self, obj_is_index: bool) -> (&'static str, bool) {
+        match self {
+            Failure::Api(e) if e.class == ErrorClass::NeedsRelease && obj_is_index => {
+                ("DropBlocked", true)
+            }
+            Failure::Api(e) if e.class.is_retryable() => ("DropRetrying", true),
+            Failure::Api(_) => ("DropFailed", false),
+            Failure::Resolve(ResolveError::CredentialsUnavailable(_)) => {
+                ("CredentialsUnavailable", true)
+            }
+            Failure::Resolve(_) => ("DropRetrying", true),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Failure::Api(e) if e.class == ErrorClass::NeedsRelease => format!(
+                "CollectionLoaded: {e}. The operator does not release a serving collection on its own; release it, or set spec.releaseCollectionBeforeDrop: true"
+            ),
+            Failure::Api(e) => e.to_string(),
+            Failure::Resolve(e) => e.to_string(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Failure::Api(e) => e.retry_after,
+            Failure::Resolve(_) => None,
+        }
+    }
+}
+
+/// Drops the external resource of a deleted object. `Ok` lets the finalizer go.
+async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+    let name = obj.external_name().to_string();
+    if obj.deletion_policy() == DeletionPolicy::Orphan {
+        info!("deletionPolicy Orphan: keeping the external resource");
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "Orphaned",
+            "Delete",
+            format!(
+                "deletionPolicy is Orphan: {} {name} was kept; no API call was made",
+                K::LABEL
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+
+    let previous = obj
+        .zstatus()
+        .and_then(|s| s.deletion.clone())
+        .unwrap_or_default();
+    let accepted = previous.drop_accepted_time.is_some();
+
+    let outcome = match resolve(obj, &ctx.client, &ctx.http).await {
+        Ok(target) => external::drop(&target, accepted)
+            .await
+            .map_err(Failure::Api),
+        Err(ResolveError::InvalidSpec(why)) => {
+            // The operator never resolved an external resource from this spec, so it cannot
+            // have created or observed one: nothing to drop.
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                "NothingToDrop",
+                "Delete",
+                format!(
+                    "the spec is invalid ({why}); it never named a resource, so nothing was dropped"
+                ),
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+        Err(e @ (ResolveError::ReferenceNotFound { .. } | ResolveError::ParentGone { .. })) => Ok(
+            DropOutcome::AlreadyAbsent(format!("{e}; the {} went with it", K::LABEL)),
+        ),
+        Err(e) => Err(Failure::Resolve(e)),
+    };
+
+    let generation = obj.meta().generation;
+    let mut status = obj.zstatus().cloned().unwrap_or_default();
+    let mut deletion = previous.clone();
+    let stamp = now();
+    deletion.attempts = deletion.attempts.saturating_add(1);
+    deletion.last_attempt_time = Some(rfc3339(stamp));
+
+    let (reason, message, retry_in) = match outcome {
+        Ok(DropOutcome::Dropped(m)) => {
+            info!(message = %m, "dropped");
+            publish(ctx, obj, EventType::Normal, "Dropped", "Drop", m).await;
+            return Ok(Action::await_change());
+        }
+        Ok(DropOutcome::AlreadyAbsent(m)) => {
+            info!(message = %m, "already absent");
+            publish(ctx, obj, EventType::Normal, "AlreadyAbsent", "Drop", m).await;
+            return Ok(Action::await_change());
+        }
+        Ok(DropOutcome::InProgress(m)) => {
+            if !accepted {
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    "DropAccepted",
+                    "Drop",
+                    m.clone(),
+                )
+                .await;
+                deletion.drop_accepted_time = Some(rfc3339(stamp));
+                deletion.attempts = 0;
+            }
+            deletion.last_error = None;
+            let delay = ctx.settings.poll.delay(deletion.attempts, None);
+            ("DropInProgress", m, delay)
+        }
+        Err(failure) => {
+            let (reason, retryable) = failure.reason(K::LABEL == "index");
+            let message = format!("{} (attempt {})", failure.message(), deletion.attempts);
+            let delay = if retryable {
+                ctx.settings
+                    .backoff
+                    .delay(deletion.attempts - 1, failure.retry_after())
+            } else {
+                ctx.settings.backoff.slow()
+            };
+            deletion.last_error = Some(failure.message());
+            let warn_now = !retryable || reason == "DropBlocked";
+            if warn_now && previous.last_error.as_deref() != Some(&failure.message()) {
+                let event_reason = if reason == "DropBlocked" {
+                    "CollectionLoaded"
+                } else {
+                    reason
+                };
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Warning,
+                    event_reason,
+                    "Drop",
+                    message.clone(),
+                )
+                .await;
+            }
+            warn!(reason, error = %message, ?delay, "drop did not finish");
+            (reason, message, delay)
+        }
+    };
+
+    ctx.metrics
+        .drop_retries
+        .get_or_create(&RetryLabels {
+            kind: K::LABEL,
+            reason,
+        })
+        .inc();
+    let next = stamp
+        .checked_add(jiff::SignedDuration::try_from(retry_in).unwrap_or_default())
+        .unwrap_or(stamp);
+    deletion.next_retry_time = Some(rfc3339(next));
+    status.deletion = Some(deletion);
+    set_condition(&mut status, "Synced", false, reason, &message, generation);
+    patch_status(&ctx.client, obj, &status).await?;
+    Err(Error::Pending {
+        reason,
+        message,
+        retry_in,
+    })
+}
+
+/// The reporter for Events.
+pub fn reporter() -> Reporter {
+    Reporter {
+        controller: MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_moves_only_with_status() {
+        let mut s = ZillizStatus::default();
+        set_condition(&mut s, "Ready", true, "Available", "ok", Some(1));
+        let t0 = s.condition("Ready").unwrap().last_transition_time.clone();
+        s.conditions[0].last_transition_time = "2020-01-01T00:00:00Z".into();
+        set_condition(&mut s, "Ready", true, "Available", "still ok", Some(2));
+        let c = s.condition("Ready").unwrap();
+        assert_eq!(c.last_transition_time, "2020-01-01T00:00:00Z");
+        assert_eq!(c.observed_generation, Some(2));
+        set_condition(&mut s, "Ready", false, "NotFound", "gone", Some(2));
+        assert_ne!(
+            s.condition("Ready").unwrap().last_transition_time,
+            "2020-01-01T00:00:00Z"
+        );
+        assert!(!t0.is_empty());
+        set_condition(&mut s, "Synced", true, "ReconcileSuccess", "", Some(2));
+        let types: Vec<_> = s.conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["Ready", "Synced"]);
+    }
+}

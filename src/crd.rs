@@ -1,0 +1,447 @@
+//! The four custom resources (group `zilliz.io`, version `v1alpha1`).
+//!
+//! Identity fields (ids, names, database, endpoint, references) are immutable through CEL rules,
+//! so that an edit can never retarget a drop at another resource.
+
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The finalizer every live object carries until its external resource is dropped (or orphaned).
+pub const FINALIZER: &str = "zilliz.io/finalizer";
+
+/// What happens to the external resource when the object is deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Drop the external resource, and let the object go once the API confirms it is gone.
+    #[default]
+    Delete,
+    /// Keep the external resource; only let the object go.
+    Orphan,
+}
+
+/// REST API version to speak.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApiVersion {
+    #[serde(rename = "v1")]
+    V1,
+    #[default]
+    #[serde(rename = "v2")]
+    V2,
+}
+
+impl From<ApiVersion> for crate::api::Flavour {
+    fn from(v: ApiVersion) -> Self {
+        match v {
+            ApiVersion::V1 => crate::api::Flavour::V1,
+            ApiVersion::V2 => crate::api::Flavour::V2,
+        }
+    }
+}
+
+fn default_key() -> String {
+    "apiKey".to_string()
+}
+
+fn default_db() -> String {
+    "default".to_string()
+}
+
+/// A key of a Secret in the object's own namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret (same namespace as this object).
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key in the Secret holding the token (an API key, or `user:password` for Milvus).
+    #[serde(default = "default_key")]
+    #[schemars(length(min = 1))]
+    pub key: String,
+}
+
+/// A reference to another object of ours in the same namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+pub struct LocalRef {
+    /// Name of the object, in this object's namespace.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// How to reach the Zilliz Cloud control plane.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlPlaneSpec {
+    /// Control plane API version: `v2` (default, global endpoint) or `v1` (regional endpoint).
+    #[serde(default)]
+    pub api_version: ApiVersion,
+    /// Cloud region, e.g. `gcp-us-west1`; needed for v1, whose host is per region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Override of the control plane base URL (China region, private gateways, tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+/// A direct connection to any Milvus data plane (self-hosted included).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionSpec {
+    /// Data plane URL, e.g. `https://in01-xxx.api.gcp-us-west1.zillizcloud.com` or
+    /// `http://milvus.milvus.svc:19530`.
+    #[schemars(length(min = 1))]
+    pub endpoint: String,
+    /// Secret key holding the token (`user:password` or an API key).
+    pub credentials_secret_ref: SecretKeyRef,
+}
+
+/// A Zilliz Cloud cluster.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "zilliz.io",
+    version = "v1alpha1",
+    kind = "ZillizCluster",
+    doc = "A Zilliz Cloud cluster, dropped when this object is deleted (unless deletionPolicy is Orphan)",
+    namespaced,
+    status = "ZillizStatus",
+    shortname = "zc",
+    category = "zilliz",
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.clusterId"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ZillizClusterSpec {
+    /// Zilliz Cloud cluster id, e.g. `in01-0123456789abcdef`. Immutable.
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    )]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("clusterId is immutable"))]
+    pub cluster_id: String,
+    /// How to reach the control plane.
+    #[serde(default)]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("controlPlane is immutable"))]
+    pub control_plane: ControlPlaneSpec,
+    /// Secret key holding the Zilliz Cloud API key. Also used for the data plane of
+    /// collections that reference this cluster.
+    #[x_kube(validation = kube::core::Rule::new("self.name == oldSelf.name").message("credentialsSecretRef.name is immutable; rotate the Secret's content instead"))]
+    pub credentials_secret_ref: SecretKeyRef,
+    /// `Delete` (default) drops the cluster when this object is deleted; `Orphan` keeps it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// A Milvus collection, in a ZillizCluster or behind a direct connection.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "zilliz.io",
+    version = "v1alpha1",
+    kind = "ZillizCollection",
+    doc = "A Milvus collection, dropped when this object is deleted (unless deletionPolicy is Orphan)",
+    namespaced,
+    status = "ZillizStatus",
+    shortname = "zcol",
+    category = "zilliz",
+    printcolumn(
+        name = "Collection",
+        type_ = "string",
+        json_path = ".spec.collectionName"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = kube::core::Rule::new("has(self.clusterRef) != has(self.connection)").message("set exactly one of clusterRef and connection"),
+    validation = kube::core::Rule::new("has(self.clusterRef) == has(oldSelf.clusterRef) && has(self.connection) == has(oldSelf.connection)").message("clusterRef and connection cannot be added or removed")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ZillizCollectionSpec {
+    /// Name of the collection. Immutable.
+    #[schemars(length(min = 1, max = 255))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("collectionName is immutable"))]
+    pub collection_name: String,
+    /// Database of the collection (default `default`). Immutable.
+    #[serde(default = "default_db")]
+    #[schemars(length(min = 1))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("dbName is immutable"))]
+    pub db_name: String,
+    /// The ZillizCluster (same namespace) the collection lives in; its endpoint and API key are
+    /// used. Exactly one of clusterRef and connection. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("clusterRef is immutable"))]
+    pub cluster_ref: Option<LocalRef>,
+    /// A direct connection to any Milvus. Exactly one of clusterRef and connection. The endpoint
+    /// is immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self.endpoint == oldSelf.endpoint").message("connection.endpoint is immutable"))]
+    pub connection: Option<ConnectionSpec>,
+    /// Data plane REST version: `v2` (default) or `v1` (collections only).
+    #[serde(default)]
+    pub api_version: ApiVersion,
+    /// `Delete` (default) drops the collection when this object is deleted; `Orphan` keeps it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// Where a partition's or index's collection is, when it is not given by `collectionRef`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionAddress {
+    /// A ZillizCollection in the same namespace. Either this, or collectionName with exactly one
+    /// of clusterRef and connection. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("collectionRef is immutable"))]
+    pub collection_ref: Option<LocalRef>,
+    /// Name of the collection, when given directly. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("collectionName is immutable"))]
+    pub collection_name: Option<String>,
+    /// Database of the collection, when given directly (default `default`). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("dbName is immutable"))]
+    pub db_name: Option<String>,
+    /// The ZillizCluster the collection lives in, when given directly. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("clusterRef is immutable"))]
+    pub cluster_ref: Option<LocalRef>,
+    /// A direct connection, when given directly. The endpoint is immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self.endpoint == oldSelf.endpoint").message("connection.endpoint is immutable"))]
+    pub connection: Option<ConnectionSpec>,
+}
+
+/// A partition of a collection (data plane v2).
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "zilliz.io",
+    version = "v1alpha1",
+    kind = "ZillizPartition",
+    doc = "A partition of a Milvus collection, released and dropped when this object is deleted (unless deletionPolicy is Orphan)",
+    namespaced,
+    status = "ZillizStatus",
+    shortname = "zpart",
+    category = "zilliz",
+    printcolumn(
+        name = "Partition",
+        type_ = "string",
+        json_path = ".spec.partitionName"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = kube::core::Rule::new("has(self.collectionRef) ? !has(self.collectionName) && !has(self.clusterRef) && !has(self.connection) : has(self.collectionName) && (has(self.clusterRef) != has(self.connection))").message("set collectionRef, or collectionName with exactly one of clusterRef and connection"),
+    validation = kube::core::Rule::new("has(self.collectionRef) == has(oldSelf.collectionRef) && has(self.collectionName) == has(oldSelf.collectionName) && has(self.dbName) == has(oldSelf.dbName) && has(self.clusterRef) == has(oldSelf.clusterRef) && has(self.connection) == has(oldSelf.connection)").message("the collection's address cannot be added or removed")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ZillizPartitionSpec {
+    /// Name of the partition. Immutable.
+    #[schemars(length(min = 1, max = 255))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("partitionName is immutable"))]
+    pub partition_name: String,
+    /// Where the collection is.
+    #[serde(flatten)]
+    pub collection: CollectionAddress,
+    /// `Delete` (default) releases and drops the partition when this object is deleted;
+    /// `Orphan` keeps it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// An index of a collection (data plane v2).
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "zilliz.io",
+    version = "v1alpha1",
+    kind = "ZillizIndex",
+    doc = "An index of a Milvus collection, dropped when this object is deleted (unless deletionPolicy is Orphan)",
+    namespaced,
+    status = "ZillizStatus",
+    shortname = "zidx",
+    category = "zilliz",
+    printcolumn(name = "Index", type_ = "string", json_path = ".spec.indexName"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = kube::core::Rule::new("has(self.collectionRef) ? !has(self.collectionName) && !has(self.clusterRef) && !has(self.connection) : has(self.collectionName) && (has(self.clusterRef) != has(self.connection))").message("set collectionRef, or collectionName with exactly one of clusterRef and connection"),
+    validation = kube::core::Rule::new("has(self.collectionRef) == has(oldSelf.collectionRef) && has(self.collectionName) == has(oldSelf.collectionName) && has(self.dbName) == has(oldSelf.dbName) && has(self.clusterRef) == has(oldSelf.clusterRef) && has(self.connection) == has(oldSelf.connection)").message("the collection's address cannot be added or removed")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ZillizIndexSpec {
+    /// Name of the index. Immutable.
+    #[schemars(length(min = 1, max = 255))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("indexName is immutable"))]
+    pub index_name: String,
+    /// Where the collection is.
+    #[serde(flatten)]
+    pub collection: CollectionAddress,
+    /// An index cannot be dropped while its collection is loaded. By default the operator does
+    /// not release a serving collection on its own: it reports `DropBlocked` and retries. Set
+    /// this to let it release the collection first.
+    #[serde(default)]
+    pub release_collection_before_drop: bool,
+    /// `Delete` (default) drops the index when this object is deleted; `Orphan` keeps it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// A condition, following the Kubernetes convention (readable by kstatus, Argo CD and Flux).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Ready` (the external resource exists and is usable) or `Synced` (the last reconcile
+    /// succeeded).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Machine-readable reason, CamelCase.
+    pub reason: String,
+    /// What happened, for people.
+    #[serde(default)]
+    pub message: String,
+    /// When `status` last changed (RFC 3339).
+    pub last_transition_time: String,
+    /// The `metadata.generation` this condition was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Progress of a drop.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletionStatus {
+    /// Drop attempts made so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the last attempt was made (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_time: Option<String>,
+    /// The last error, if the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the next attempt is due (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_time: Option<String>,
+    /// When the API accepted an asynchronous drop (clusters): from then on the operator only
+    /// polls until the resource is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_accepted_time: Option<String>,
+}
+
+/// Observed state, shared by the four kinds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ZillizStatus {
+    /// `Ready` and `Synced`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Clusters: the data plane endpoint from the control plane's describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Clusters: the control plane's status (RUNNING, DELETING, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_status: Option<String>,
+    /// Progress of the drop, once the object is being deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<DeletionStatus>,
+}
+
+impl ZillizStatus {
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+/// All four CRDs, as the multi-document YAML that `zilliz-operator crd` prints.
+pub fn all_crds_yaml() -> Result<String, serde_yaml::Error> {
+    let crds = [
+        ZillizCluster::crd(),
+        ZillizCollection::crd(),
+        ZillizPartition::crd(),
+        ZillizIndex::crd(),
+    ];
+    let mut out = String::new();
+    for crd in crds {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&crd)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,186 @@
+use clap::{Parser, Subcommand, ValueEnum};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+use tracing::{error, info};
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use zilliz_operator::{
+    backoff::Backoff,
+    controller::Settings,
+    crd,
+    operator::{self, Options},
+};
+
+/// Kubernetes operator for Zilliz Cloud clusters and Milvus collections, partitions and indexes.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the four CustomResourceDefinitions as YAML.
+    Crd,
+    /// Run the operator against the current kubeconfig (or the in-cluster service account).
+    Run(RunArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Reconciles running at once, per kind.
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 16)]
+    max_concurrent_reconciles: u16,
+    /// Interval between observations of a healthy object (jittered by ±10 %).
+    #[arg(long, env = "RESYNC_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    resync_interval: Duration,
+    /// Timeout of each Zilliz / Milvus API request (also sent as `Request-Timeout`).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+    /// First retry delay of a failed drop (doubling, with full jitter).
+    #[arg(long, env = "BACKOFF_BASE", default_value = "1s", value_parser = humantime::parse_duration)]
+    backoff_base: Duration,
+    /// Longest retry delay of a failed drop; terminal errors retry at about this pace.
+    #[arg(long, env = "BACKOFF_CAP", default_value = "5m", value_parser = humantime::parse_duration)]
+    backoff_cap: Duration,
+    /// First delay between polls of an accepted cluster drop.
+    #[arg(long, env = "POLL_BASE", default_value = "5s", value_parser = humantime::parse_duration)]
+    poll_base: Duration,
+    /// Longest delay between polls of an accepted cluster drop.
+    #[arg(long, env = "POLL_CAP", default_value = "60s", value_parser = humantime::parse_duration)]
+    poll_cap: Duration,
+    /// PEM bundle of extra CA certificates to trust (private gateways). TLS verification cannot
+    /// be turned off.
+    #[arg(long, env = "CA_BUNDLE")]
+    ca_bundle: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Address for /metrics, /healthz and /readyz; `off` to disable.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: String,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => registry.with(fmt::layer()).init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            )
+            .init(),
+    }
+}
+
+async fn shutdown_signal(tx: tokio::sync::watch::Sender<bool>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    let _ = tx.send(true);
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    info!("shutting down: letting in-flight reconciles finish");
+    let _ = tx.send(true);
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    let metrics_addr = match args.metrics_addr.as_str() {
+        "off" | "" => None,
+        raw => Some(
+            raw.parse::<SocketAddr>()
+                .map_err(|e| format!("--metrics-addr {raw:?}: {e}"))?,
+        ),
+    };
+    let ca_bundle = match &args.ca_bundle {
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| format!("--ca-bundle {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    if args.backoff_base.is_zero() || args.backoff_cap < args.backoff_base {
+        return Err("--backoff-base must be > 0 and <= --backoff-cap".into());
+    }
+    if args.poll_base.is_zero() || args.poll_cap < args.poll_base {
+        return Err("--poll-base must be > 0 and <= --poll-cap".into());
+    }
+    let opts = Options {
+        namespace: args.namespace,
+        concurrency: args.max_concurrent_reconciles.max(1),
+        settings: Settings {
+            resync: args.resync_interval,
+            backoff: Backoff {
+                base: args.backoff_base,
+                cap: args.backoff_cap,
+            },
+            poll: Backoff {
+                base: args.poll_base,
+                cap: args.poll_cap,
+            },
+        },
+        request_timeout: args.request_timeout,
+        ca_bundle,
+        metrics_addr,
+    };
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("cannot build a Kubernetes client from the kubeconfig or the in-cluster environment: {e}"))?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(shutdown_signal(tx));
+    operator::run(client, opts, rx)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => match crd::all_crds_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot render the CRDs: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run(args) => {
+            init_logging(args.log_format);
+            match run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

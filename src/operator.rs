@@ -1,0 +1,275 @@
+//! Wiring: four controllers, the Secret watch, health and metrics, graceful shutdown.
+
+use crate::{
+    api::HttpClient,
+    controller::{self, Context, Settings},
+    crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
+    metrics::{KindLabel, Metrics},
+    resolve::Managed,
+};
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use futures::{FutureExt, StreamExt, future::BoxFuture};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{ListParams, PartialObjectMeta},
+    runtime::{
+        Controller,
+        controller::Config as ControllerConfig,
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+/// Runtime options of `zilliz-operator run`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Watch one namespace, or all when `None`.
+    pub namespace: Option<String>,
+    pub concurrency: u16,
+    pub settings: Settings,
+    pub request_timeout: Duration,
+    pub ca_bundle: Option<Vec<u8>>,
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "the CustomResourceDefinition for {0} is not installed; install the CRDs first: `zilliz-operator crd | kubectl apply -f -` (or `kubectl apply -f crds/`)"
+    )]
+    CrdMissing(String),
+    #[error("cannot reach the Kubernetes API to check the CRDs: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("cannot serve metrics and health on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+fn api_for<K: Managed>(client: &Client, namespace: &Option<String>) -> Api<K> {
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Checks that a CRD is installed (a list with limit 1 answers 404 otherwise).
+async fn check_crd<K: Managed>(
+    client: &Client,
+    namespace: &Option<String>,
+) -> Result<(), StartError> {
+    match api_for::<K>(client, namespace)
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(StartError::CrdMissing(format!(
+            "{}.{}",
+            K::plural(&()),
+            K::group(&())
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+struct Health {
+    ready: AtomicBool,
+    metrics: Arc<Metrics>,
+    pending: Vec<Box<dyn Fn() -> (&'static str, i64, i64) + Send + Sync>>,
+}
+
+async fn metrics_handler(State(h): State<Arc<Health>>) -> impl IntoResponse {
+    for probe in &h.pending {
+        let (kind, count, oldest) = probe();
+        h.metrics
+            .pending_deletion
+            .get_or_create(&KindLabel { kind })
+            .set(count);
+        h.metrics
+            .oldest_pending_deletion_seconds
+            .get_or_create(&KindLabel { kind })
+            .set(oldest);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        h.metrics.encode(),
+    )
+}
+
+async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
+    if h.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "watches not synced yet")
+    }
+}
+
+/// Objects being deleted in a store: count, and the age in seconds of the oldest.
+fn pending_probe<K: Managed>(
+    store: Store<K>,
+) -> Box<dyn Fn() -> (&'static str, i64, i64) + Send + Sync> {
+    Box::new(move || {
+        let now = jiff::Timestamp::now();
+        let mut count = 0;
+        let mut oldest = 0;
+        for obj in store.state() {
+            if let Some(ts) = &obj.meta().deletion_timestamp {
+                count += 1;
+                oldest = oldest.max(now.duration_since(ts.0).as_secs());
+            }
+        }
+        (K::LABEL, count, oldest)
+    })
+}
+
+/// Builds one controller: its own objects, plus Secrets that they read.
+fn controller<K: Managed>(client: &Client, opts: &Options) -> Controller<K> {
+    let api = api_for::<K>(client, &opts.namespace);
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(ControllerConfig::default().concurrency(opts.concurrency));
+    let store = controller.store();
+    // Metadata only (`PartialObjectMeta`): the operator never caches Secret contents.
+    let secrets: Api<PartialObjectMeta<Secret>> = match &opts.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    controller.watches(
+        secrets,
+        watcher::Config::default().any_semantic(),
+        move |secret| {
+            let ns = secret.namespace();
+            let name = secret.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|o| o.namespace() == ns)
+                // objects naming the Secret, and objects that take credentials from a reference
+                .filter(|o| {
+                    o.secret_names().contains(&name.as_str()) || !o.referenced_names().is_empty()
+                })
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    )
+}
+
+fn run_controller<K: Managed>(
+    controller: Controller<K>,
+    ctx: Arc<Context>,
+    mut shutdown: watch::Receiver<bool>,
+) -> BoxFuture<'static, ()> {
+    controller
+        .graceful_shutdown_on(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .run(
+            controller::reconcile::<K>,
+            controller::error_policy::<K>,
+            ctx,
+        )
+        .for_each(|_| futures::future::ready(()))
+        .boxed()
+}
+
+/// Runs until `shutdown` turns true; in-flight reconciles finish first.
+pub async fn run(
+    client: Client,
+    opts: Options,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), StartError> {
+    check_crd::<ZillizCluster>(&client, &opts.namespace).await?;
+    check_crd::<ZillizCollection>(&client, &opts.namespace).await?;
+    check_crd::<ZillizPartition>(&client, &opts.namespace).await?;
+    check_crd::<ZillizIndex>(&client, &opts.namespace).await?;
+
+    let metrics = Arc::new(Metrics::default());
+    let http = HttpClient::new(opts.request_timeout, opts.ca_bundle.as_deref())?
+        .with_observer(metrics.clone());
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        http,
+        controller::reporter(),
+        opts.settings.clone(),
+        metrics.clone(),
+    ));
+
+    let clusters = controller::<ZillizCluster>(&client, &opts);
+    let collections = controller::<ZillizCollection>(&client, &opts);
+    let partitions = controller::<ZillizPartition>(&client, &opts);
+    let indexes = controller::<ZillizIndex>(&client, &opts);
+    let stores = (
+        clusters.store(),
+        collections.store(),
+        partitions.store(),
+        indexes.store(),
+    );
+
+    let health = Arc::new(Health {
+        ready: AtomicBool::new(false),
+        metrics: metrics.clone(),
+        pending: vec![
+            pending_probe(stores.0.clone()),
+            pending_probe(stores.1.clone()),
+            pending_probe(stores.2.clone()),
+            pending_probe(stores.3.clone()),
+        ],
+    });
+    if let Some(addr) = opts.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Bind(addr, e))?;
+        let app = Router::new()
+            .route("/metrics", get(metrics_handler))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
+            .with_state(health.clone());
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
+                error!(error = %e, "metrics server failed");
+            }
+        });
+        info!(%addr, "serving /metrics, /healthz and /readyz");
+    }
+    {
+        let health = health.clone();
+        tokio::spawn(async move {
+            let (a, b, c, d) = stores;
+            let _ = futures::join!(
+                a.wait_until_ready(),
+                b.wait_until_ready(),
+                c.wait_until_ready(),
+                d.wait_until_ready()
+            );
+            health.ready.store(true, Ordering::Relaxed);
+            info!("watches synced; ready");
+        });
+    }
+
+    info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "zilliz-operator started");
+    futures::join!(
+        run_controller(clusters, ctx.clone(), shutdown.clone()),
+        run_controller(collections, ctx.clone(), shutdown.clone()),
+        run_controller(partitions, ctx.clone(), shutdown.clone()),
+        run_controller(indexes, ctx.clone(), shutdown.clone()),
+    );
+    info!("controllers stopped");
+    Ok(())
+}

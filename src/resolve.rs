@@ -1,0 +1,699 @@
+//! From an object's spec to the external resource it names.
+//!
+//! Two steps: [`Managed::address`] is pure validation of the spec (no I/O, unit-tested), and
+//! [`resolve`] reads what the address points to (referenced objects, the Secret) and builds a
+//! [`Target`] with a ready API client.
+
+use crate::{
+    api::{ControlPlane, DataPlane, Flavour, HttpClient, Token},
+    crd::{
+        CollectionAddress, ConnectionSpec, DeletionPolicy, SecretKeyRef, ZillizCluster,
+        ZillizClusterSpec, ZillizCollection, ZillizCollectionSpec, ZillizIndex, ZillizPartition,
+        ZillizStatus,
+    },
+};
+use k8s_openapi::{NamespaceResourceScope, api::core::v1::Secret};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt::Debug;
+use url::Url;
+
+/// Where a collection lives, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// A ZillizCluster object in the same namespace.
+    ClusterRef(String),
+    /// A direct endpoint with its own credentials.
+    Connection { endpoint: Url, secret: SecretKeyRef },
+}
+
+/// A collection, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectionLoc {
+    pub db: String,
+    pub collection: String,
+    pub host: Host,
+    pub flavour: Flavour,
+}
+
+/// How a partition or index names its collection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CollectionSource {
+    /// A ZillizCollection object in the same namespace.
+    Object(String),
+    Direct(CollectionLoc),
+}
+
+/// The external resource an object names, validated but not yet resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    Cluster {
+        cluster_id: String,
+        base: Url,
+        flavour: Flavour,
+        secret: SecretKeyRef,
+    },
+    Collection(CollectionLoc),
+    Partition {
+        collection: CollectionSource,
+        partition: String,
+    },
+    Index {
+        collection: CollectionSource,
+        index: String,
+        release_collection: bool,
+    },
+}
+
+/// What the four kinds have in common for the reconciler.
+pub trait Managed:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// Bounded label for metrics and logs: `cluster`, `collection`, `partition`, `index`.
+    const LABEL: &'static str;
+    fn deletion_policy(&self) -> DeletionPolicy;
+    fn zstatus(&self) -> Option<&ZillizStatus>;
+    /// The external name shown to people (cluster id, collection/partition/index name).
+    fn external_name(&self) -> &str;
+    /// Validates the spec.
+    fn address(&self) -> Result<Address, String>;
+    /// Names of Secrets this object reads directly (for re-reconciling when they change).
+    fn secret_names(&self) -> Vec<&str>;
+    /// Names of objects of ours this object refers to (clusters or collections).
+    fn referenced_names(&self) -> Vec<&str>;
+}
+
+fn parse_endpoint(raw: &str, what: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        format!("{what} {raw:?} is not a URL ({e}); write it like https://host:443 or http://milvus:19530")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{what} {raw:?} must be an http:// or https:// URL with a host"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{what} must not carry credentials; put them in the Secret named by credentialsSecretRef"
+        ));
+    }
+    Ok(url)
+}
+
+fn host_of(
+    cluster_ref: &Option<crate::crd::LocalRef>,
+    connection: &Option<ConnectionSpec>,
+) -> Result<Host, String> {
+    match (cluster_ref, connection) {
+        (Some(r), None) => Ok(Host::ClusterRef(r.name.clone())),
+        (None, Some(c)) => Ok(Host::Connection {
+            endpoint: parse_endpoint(&c.endpoint, "connection.endpoint")?,
+            secret: c.credentials_secret_ref.clone(),
+        }),
+        (Some(_), Some(_)) => {
+            Err("both clusterRef and connection are set; set exactly one of them".into())
+        }
+        (None, None) => {
+            Err("neither clusterRef nor connection is set; set exactly one of them".into())
+        }
+    }
+}
+
+fn non_empty(value: &str, field: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err(format!("{field} must not be empty"))
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+fn collection_source(addr: &CollectionAddress) -> Result<CollectionSource, String> {
+    match &addr.collection_ref {
+        Some(r) => {
+            if addr.collection_name.is_some()
+                || addr.db_name.is_some()
+                || addr.cluster_ref.is_some()
+                || addr.connection.is_some()
+            {
+                return Err("collectionRef is set together with collectionName/dbName/clusterRef/connection; set either collectionRef alone, or collectionName with exactly one of clusterRef and connection".into());
+            }
+            Ok(CollectionSource::Object(non_empty(
+                &r.name,
+                "collectionRef.name",
+            )?))
+        }
+        None => {
+            let name = addr.collection_name.as_deref().ok_or(
+                "neither collectionRef nor collectionName is set; set collectionRef, or collectionName with exactly one of clusterRef and connection",
+            )?;
+            Ok(CollectionSource::Direct(CollectionLoc {
+                db: non_empty(addr.db_name.as_deref().unwrap_or("default"), "dbName")?,
+                collection: non_empty(name, "collectionName")?,
+                host: host_of(&addr.cluster_ref, &addr.connection)?,
+                // partitions and indexes only exist in the v2 data plane
+                flavour: Flavour::V2,
+            }))
+        }
+    }
+}
+
+fn cluster_address(spec: &ZillizClusterSpec) -> Result<Address, String> {
+    let id = non_empty(&spec.cluster_id, "clusterId")?;
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "clusterId {id:?} may only hold letters, digits, '-' and '_'"
+        ));
+    }
+    let flavour = Flavour::from(spec.control_plane.api_version);
+    let base = match &spec.control_plane.base_url {
+        Some(raw) => parse_endpoint(raw, "controlPlane.baseUrl")?,
+        None => ControlPlane::default_base(flavour, spec.control_plane.region.as_deref())?,
+    };
+    Ok(Address::Cluster {
+        cluster_id: id,
+        base,
+        flavour,
+        secret: spec.credentials_secret_ref.clone(),
+    })
+}
+
+fn collection_loc_of(spec: &ZillizCollectionSpec) -> Result<CollectionLoc, String> {
+    Ok(CollectionLoc {
+        db: non_empty(&spec.db_name, "dbName")?,
+        collection: non_empty(&spec.collection_name, "collectionName")?,
+        host: host_of(&spec.cluster_ref, &spec.connection)?,
+        flavour: spec.api_version.into(),
+    })
+}
+
+fn address_secrets(addr: &CollectionAddress) -> Vec<&str> {
+    addr.connection
+        .iter()
+        .map(|c| c.credentials_secret_ref.name.as_str())
+        .collect()
+}
+
+fn address_refs(addr: &CollectionAddress) -> Vec<&str> {
+    addr.collection_ref
+        .iter()
+        .chain(addr.cluster_ref.iter())
+        .map(|r| r.name.as_str())
+        .collect()
+}
+
+impl Managed for ZillizCluster {
+    const LABEL: &'static str = "cluster";
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+    fn zstatus(&self) -> Option<&ZillizStatus> {
+        self.status.as_ref()
+    }
+    fn external_name(&self) -> &str {
+        &self.spec.cluster_id
+    }
+    fn address(&self) -> Result<Address, String> {
+        cluster_address(&self.spec)
+    }
+    fn secret_names(&self) -> Vec<&str> {
+        vec![self.spec.credentials_secret_ref.name.as_str()]
+    }
+    fn referenced_names(&self) -> Vec<&str> {
+        vec![]
+    }
+}
+
+impl Managed for ZillizCollection {
+    const LABEL: &'static str = "collection";
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+    fn zstatus(&self) -> Option<&ZillizStatus> {
+        self.status.as_ref()
+    }
+    fn external_name(&self) -> &str {
+        &self.spec.collection_name
+    }
+    fn address(&self) -> Result<Address, String> {
+        collection_loc_of(&self.spec).map(Address::Collection)
+    }
+    fn secret_names(&self) -> Vec<&str> {
+        self.spec
+            .connection
+            .iter()
+            .map(|c| c.credentials_secret_ref.name.as_str())
+            .collect()
+    }
+    fn referenced_names(&self) -> Vec<&str> {
+        self.spec
+            .cluster_ref
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect()
+    }
+}
+
+impl Managed for ZillizPartition {
+    const LABEL: &'static str = "partition";
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+    fn zstatus(&self) -> Option<&ZillizStatus> {
+        self.status.as_ref()
+    }
+    fn external_name(&self) -> &str {
+        &self.spec.partition_name
+    }
+    fn address(&self) -> Result<Address, String> {
+        Ok(Address::Partition {
+            collection: collection_source(&self.spec.collection)?,
+            partition: non_empty(&self.spec.partition_name, "partitionName")?,
+        })
+    }
+    fn secret_names(&self) -> Vec<&str> {
+        address_secrets(&self.spec.collection)
+    }
+    fn referenced_names(&self) -> Vec<&str> {
+        address_refs(&self.spec.collection)
+    }
+}
+
+impl Managed for ZillizIndex {
+    const LABEL: &'static str = "index";
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+    fn zstatus(&self) -> Option<&ZillizStatus> {
+        self.status.as_ref()
+    }
+    fn external_name(&self) -> &str {
+        &self.spec.index_name
+    }
+    fn address(&self) -> Result<Address, String> {
+        Ok(Address::Index {
+            collection: collection_source(&self.spec.collection)?,
+            index: non_empty(&self.spec.index_name, "indexName")?,
+            release_collection: self.spec.release_collection_before_drop,
+        })
+    }
+    fn secret_names(&self) -> Vec<&str> {
+        address_secrets(&self.spec.collection)
+    }
+    fn referenced_names(&self) -> Vec<&str> {
+        address_refs(&self.spec.collection)
+    }
+}
+
+/// A resolved external resource with a ready client.
+#[derive(Clone, Debug)]
+pub enum Target {
+    Cluster {
+        cp: ControlPlane,
+        cluster_id: String,
+    },
+    Collection {
+        dp: DataPlane,
+        db: String,
+        collection: String,
+    },
+    Partition {
+        dp: DataPlane,
+        db: String,
+        collection: String,
+        partition: String,
+    },
+    Index {
+        dp: DataPlane,
+        db: String,
+        collection: String,
+        index: String,
+        release_collection: bool,
+    },
+}
+
+/// Why an address could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The spec is invalid; nothing can have been created from it by this operator.
+    #[error("invalid spec: {0}")]
+    InvalidSpec(String),
+    /// A referenced object of ours does not exist.
+    #[error("{kind} {name:?} does not exist in this namespace")]
+    ReferenceNotFound { kind: &'static str, name: String },
+    /// A referenced object reports its external resource as gone.
+    #[error("{kind} {name:?} reports its external resource gone: {why}")]
+    ParentGone {
+        kind: &'static str,
+        name: String,
+        why: String,
+    },
+    /// A referenced object is not usable yet (e.g. the cluster's endpoint is not known).
+    #[error("{kind} {name:?} is not ready: {why}")]
+    ParentNotReady {
+        kind: &'static str,
+        name: String,
+        why: String,
+    },
+    /// The Secret or its key is missing or empty.
+    #[error("{0}")]
+    CredentialsUnavailable(String),
+    #[error("reading from the Kubernetes API failed: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// Reads a token from a Secret in `namespace` (never another namespace).
+pub async fn read_token(
+    client: &Client,
+    namespace: &str,
+    secret: &SecretKeyRef,
+) -> Result<Token, ResolveError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let found = match api.get_opt(&secret.name).await {
+        Ok(found) => found,
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            return Err(ResolveError::CredentialsUnavailable(format!(
+                "the operator may not read Secret {:?}: {}",
+                secret.name, status.message
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let found = found.ok_or_else(|| {
+        ResolveError::CredentialsUnavailable(format!(
+            "Secret {:?} not found in namespace {namespace:?}",
+            secret.name
+        ))
+    })?;
+    let bytes = found
+        .data
+        .as_ref()
+        .and_then(|d| d.get(&secret.key))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            found
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(&secret.key))
+                .map(|s| s.clone().into_bytes())
+        })
+        .ok_or_else(|| {
+            ResolveError::CredentialsUnavailable(format!(
+                "Secret {:?} has no key {:?}",
+                secret.name, secret.key
+            ))
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ResolveError::CredentialsUnavailable(format!(
+            "key {:?} of Secret {:?} is not UTF-8 text",
+            secret.key, secret.name
+        ))
+    })?;
+    let token = Token::new(text);
+    if token.is_empty() {
+        return Err(ResolveError::CredentialsUnavailable(format!(
+            "key {:?} of Secret {:?} is empty",
+            secret.key, secret.name
+        )));
+    }
+    Ok(token)
+}
+
+/// Cluster statuses after which its collections are gone with it.
+fn cluster_is_gone(status: &ZillizStatus) -> Option<String> {
+    if let Some(s) = status.cluster_status.as_deref()
+        && matches!(s, "DELETED" | "DELETING")
+    {
+        return Some(format!("the cluster is {s}"));
+    }
+    status
+        .condition("Ready")
+        .filter(|c| c.status == "False" && c.reason == "NotFound")
+        .map(|c| c.message.clone())
+}
+
+async fn resolve_collection(
+    client: &Client,
+    http: &HttpClient,
+    namespace: &str,
+    loc: &CollectionLoc,
+) -> Result<DataPlane, ResolveError> {
+    let (endpoint, token) = match &loc.host {
+        Host::Connection { endpoint, secret } => (
+            endpoint.clone(),
+            read_token(client, namespace, secret).await?,
+        ),
+        Host::ClusterRef(name) => {
+            let api: Api<ZillizCluster> = Api::namespaced(client.clone(), namespace);
+            let cluster =
+                api.get_opt(name)
+                    .await?
+                    .ok_or_else(|| ResolveError::ReferenceNotFound {
+                        kind: "ZillizCluster",
+                        name: name.clone(),
+                    })?;
+            let status = cluster.status.clone().unwrap_or_default();
+            if let Some(why) = cluster_is_gone(&status) {
+                return Err(ResolveError::ParentGone {
+                    kind: "ZillizCluster",
+                    name: name.clone(),
+                    why,
+                });
+            }
+            let raw = status
+                .endpoint
+                .as_deref()
+                .ok_or_else(|| ResolveError::ParentNotReady {
+                    kind: "ZillizCluster",
+                    name: name.clone(),
+                    why: "its data plane endpoint is not known yet".into(),
+                })?;
+            let endpoint = parse_endpoint(raw, "the cluster's endpoint").map_err(|why| {
+                ResolveError::ParentNotReady {
+                    kind: "ZillizCluster",
+                    name: name.clone(),
+                    why,
+                }
+            })?;
+            let token = read_token(client, namespace, &cluster.spec.credentials_secret_ref).await?;
+            (endpoint, token)
+        }
+    };
+    Ok(DataPlane {
+        http: http.clone(),
+        endpoint,
+        flavour: loc.flavour,
+        token,
+    })
+}
+
+async fn collection_loc(
+    client: &Client,
+    namespace: &str,
+    source: &CollectionSource,
+) -> Result<CollectionLoc, ResolveError> {
+    match source {
+        CollectionSource::Direct(loc) => Ok(loc.clone()),
+        CollectionSource::Object(name) => {
+            let api: Api<ZillizCollection> = Api::namespaced(client.clone(), namespace);
+            let coll = api
+                .get_opt(name)
+                .await?
+                .ok_or_else(|| ResolveError::ReferenceNotFound {
+                    kind: "ZillizCollection",
+                    name: name.clone(),
+                })?;
+            collection_loc_of(&coll.spec).map_err(|why| ResolveError::ParentNotReady {
+                kind: "ZillizCollection",
+                name: name.clone(),
+                why: format!("its spec is invalid: {why}"),
+            })
+        }
+    }
+}
+
+/// Resolves an object's address into a target: reads referenced objects and the Secret.
+pub async fn resolve<K: Managed>(
+    obj: &K,
+    client: &Client,
+    http: &HttpClient,
+) -> Result<Target, ResolveError> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let address = obj.address().map_err(ResolveError::InvalidSpec)?;
+    Ok(match address {
+        Address::Cluster {
+            cluster_id,
+            base,
+            flavour,
+            secret,
+        } => Target::Cluster {
+            cp: ControlPlane {
+                http: http.clone(),
+                base,
+                flavour,
+                token: read_token(client, &namespace, &secret).await?,
+            },
+            cluster_id,
+        },
+        Address::Collection(loc) => Target::Collection {
+            dp: resolve_collection(client, http, &namespace, &loc).await?,
+            db: loc.db,
+            collection: loc.collection,
+        },
+        Address::Partition {
+            collection,
+            partition,
+        } => {
+            let loc = collection_loc(client, &namespace, &collection).await?;
+            Target::Partition {
+                dp: resolve_collection(client, http, &namespace, &loc).await?,
+                db: loc.db,
+                collection: loc.collection,
+                partition,
+            }
+        }
+        Address::Index {
+            collection,
+            index,
+            release_collection,
+        } => {
+            let loc = collection_loc(client, &namespace, &collection).await?;
+            Target::Index {
+                dp: resolve_collection(client, http, &namespace, &loc).await?,
+                db: loc.db,
+                collection: loc.collection,
+                index,
+                release_collection,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::*;
+
+    fn collection(spec: serde_json::Value) -> ZillizCollection {
+        ZillizCollection::new("c", serde_json::from_value(spec).unwrap())
+    }
+
+    #[test]
+    fn collection_needs_exactly_one_host() {
+        let neither = collection(serde_json::json!({"collectionName": "c"}));
+        assert!(neither.address().unwrap_err().contains("neither"));
+        let both = collection(serde_json::json!({
+            "collectionName": "c",
+            "clusterRef": {"name": "x"},
+            "connection": {"endpoint": "http://m:19530", "credentialsSecretRef": {"name": "s"}}
+        }));
+        assert!(both.address().unwrap_err().contains("both"));
+        let ok = collection(serde_json::json!({
+            "collectionName": "c",
+            "connection": {"endpoint": "http://m:19530", "credentialsSecretRef": {"name": "s"}}
+        }));
+        let Address::Collection(loc) = ok.address().unwrap() else {
+            panic!()
+        };
+        assert_eq!(loc.db, "default");
+        assert_eq!(loc.flavour, Flavour::V2);
+        assert_eq!(
+            loc.host,
+            Host::Connection {
+                endpoint: Url::parse("http://m:19530").unwrap(),
+                secret: SecretKeyRef {
+                    name: "s".into(),
+                    key: "apiKey".into()
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn endpoints_must_be_urls_without_credentials() {
+        for bad in [
+            "milvus:19530",
+            "not a url",
+            "ftp://m",
+            "http://root:Milvus@m:19530",
+        ] {
+            let c = collection(serde_json::json!({
+                "collectionName": "c",
+                "connection": {"endpoint": bad, "credentialsSecretRef": {"name": "s"}}
+            }));
+            let err = c.address().unwrap_err();
+            assert!(err.contains("connection.endpoint"), "{bad}: {err}");
+            assert!(!err.contains("Milvus@") || !err.contains("Secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn partition_addresses() {
+        let by_ref: ZillizPartition = ZillizPartition::new(
+            "p",
+            serde_json::from_value(
+                serde_json::json!({"partitionName": "p", "collectionRef": {"name": "c"}}),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            by_ref.address().unwrap(),
+            Address::Partition {
+                collection: CollectionSource::Object("c".into()),
+                partition: "p".into()
+            }
+        );
+        let mixed: ZillizPartition = ZillizPartition::new(
+            "p",
+            serde_json::from_value(serde_json::json!({
+                "partitionName": "p", "collectionRef": {"name": "c"}, "collectionName": "x"
+            }))
+            .unwrap(),
+        );
+        assert!(mixed.address().unwrap_err().contains("collectionRef"));
+        let nothing: ZillizIndex = ZillizIndex::new(
+            "i",
+            serde_json::from_value(serde_json::json!({"indexName": "i"})).unwrap(),
+        );
+        assert!(nothing.address().unwrap_err().contains("neither"));
+    }
+
+    #[test]
+    fn cluster_addresses() {
+        let mk = |cp: serde_json::Value, id: &str| {
+            ZillizCluster::new(
+                "z",
+                serde_json::from_value(serde_json::json!({
+                    "clusterId": id, "controlPlane": cp, "credentialsSecretRef": {"name": "s"}
+                }))
+                .unwrap(),
+            )
+        };
+        let Address::Cluster { base, flavour, .. } =
+            mk(serde_json::json!({}), "in01-x").address().unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(base.as_str(), "https://api.cloud.zilliz.com/");
+        assert_eq!(flavour, Flavour::V2);
+        let err = mk(serde_json::json!({"apiVersion": "v1"}), "in01-x")
+            .address()
+            .unwrap_err();
+        assert!(err.contains("region"), "{err}");
+        assert!(
+            mk(serde_json::json!({}), "../etc")
+                .address()
+                .unwrap_err()
+                .contains("clusterId")
+        );
+    }
+}
