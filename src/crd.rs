@@ -3,6 +3,9 @@
 //! Identity fields (ids, names, database, endpoint, references) are immutable through CEL rules,
 //! so that an edit can never retarget a drop at another resource.
 
+// Each `printcolumn(..)` repeats `type_ = ..`; clippy reads them as one attribute list.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -12,5 +12,6 @@ pub mod resolve;
 
 #[cfg(test)]
 mod fixtures;
+pub mod leader;
 #[cfg(test)]
 mod reconcile_tests;

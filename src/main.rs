@@ -1,12 +1,14 @@
 use clap::{Parser, Subcommand, ValueEnum};
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 use tracing::{error, info};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 use zilliz_operator::{
     backoff::Backoff,
     controller::Settings,
     crd,
-    operator::{self, Options},
+    leader::{self, LeaseConfig},
+    metrics::Metrics,
+    operator::{self, Health, Options},
 };
 
 /// Kubernetes operator for Zilliz Cloud clusters and Milvus collections, partitions and indexes.
@@ -22,7 +24,7 @@ enum Command {
     /// Print the four CustomResourceDefinitions as YAML.
     Crd,
     /// Run the operator against the current kubeconfig (or the in-cluster service account).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -67,6 +69,19 @@ struct RunArgs {
     /// Address for /metrics, /healthz and /readyz; `off` to disable.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: String,
+    /// Reconcile only while holding a coordination.k8s.io/v1 Lease (run several replicas).
+    #[arg(long, env = "LEADER_ELECT", default_value_t = false)]
+    leader_elect: bool,
+    /// Name of the leader Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "zilliz-operator-leader")]
+    lease_name: String,
+    /// Namespace of the leader Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "zilliz-operator")]
+    lease_namespace: String,
+    /// How long the lease stays valid after the leader's last renewal: a standby takes over
+    /// within this time when the leader dies.
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    lease_duration: Duration,
 }
 
 fn init_logging(format: LogFormat) {
@@ -146,16 +161,67 @@ async fn run(args: RunArgs) -> Result<(), String> {
         },
         request_timeout: args.request_timeout,
         ca_bundle,
-        metrics_addr,
     };
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot build a Kubernetes client from the kubeconfig or the in-cluster environment: {e}"))?;
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (tx, signal) = tokio::sync::watch::channel(false);
     tokio::spawn(shutdown_signal(tx));
-    operator::run(client, opts, rx)
+
+    let health = Health::new(Arc::new(Metrics::default()));
+    if let Some(addr) = metrics_addr {
+        operator::serve_health(addr, health.clone(), signal.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+
+    if !args.leader_elect {
+        return operator::run(client, opts, health, signal)
+            .await
+            .map_err(|e| e.to_string());
+    }
+
+    // A standby is healthy and ready: it only waits.
+    health.set_ready(true);
+    let lease = LeaseConfig {
+        name: args.lease_name,
+        namespace: args.lease_namespace,
+        identity: leader::identity(),
+        duration: args.lease_duration,
+        grace: (args.lease_duration / 3).max(Duration::from_secs(1)),
+    };
+    let Some(leadership) = leader::acquire(client.clone(), &lease, signal.clone())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("leader election failed: {e}"))?
+    else {
+        return Ok(());
+    };
+    // Stop reconciling at once when the lease is lost, or on a signal.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut on_signal = signal.clone();
+    let mut held = leadership.watch();
+    let lost = tokio::spawn(async move {
+        let lost = tokio::select! {
+            _ = on_signal.wait_for(|s| *s) => false,
+            _ = held.wait_for(|leader| !*leader) => true,
+        };
+        if lost {
+            error!("lost the leader lease: stopping reconciles now");
+        }
+        let _ = stop_tx.send(true);
+        lost
+    });
+    let result = operator::run(client, opts, health, stop).await;
+    let lost = lost.await.unwrap_or(false);
+    leadership.release().await;
+    result.map_err(|e| e.to_string())?;
+    if lost {
+        return Err(
+            "lost the leader lease; exiting so that this replica starts again as a candidate"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -174,7 +240,7 @@ async fn main() -> ExitCode {
         },
         Command::Run(args) => {
             init_logging(args.log_format);
-            match run(args).await {
+            match run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     error!("{e}");

@@ -40,7 +40,6 @@ pub struct Options {
     pub settings: Settings,
     pub request_timeout: Duration,
     pub ca_bundle: Option<Vec<u8>>,
-    pub metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,14 +82,36 @@ async fn check_crd<K: Managed>(
     }
 }
 
-struct Health {
+/// Health, readiness and metrics state shared with the HTTP endpoints.
+pub struct Health {
     ready: AtomicBool,
     metrics: Arc<Metrics>,
-    pending: Vec<Box<dyn Fn() -> (&'static str, i64, i64) + Send + Sync>>,
+    pending: std::sync::Mutex<Vec<PendingProbe>>,
+}
+
+type PendingProbe = Box<dyn Fn() -> (&'static str, i64, i64) + Send + Sync>;
+
+impl Health {
+    pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Health {
+            ready: AtomicBool::new(false),
+            metrics,
+            pending: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Ready: a standby waiting for the lease, or a leader whose watches have synced.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
 }
 
 async fn metrics_handler(State(h): State<Arc<Health>>) -> impl IntoResponse {
-    for probe in &h.pending {
+    for probe in h.pending.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         let (kind, count, oldest) = probe();
         h.metrics
             .pending_deletion
@@ -116,6 +137,35 @@ async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "watches not synced yet")
     }
+}
+
+/// Serves /metrics, /healthz and /readyz until `shutdown` turns true.
+pub async fn serve_health(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<SocketAddr, StartError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Bind(addr, e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(addr, e))?;
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(health);
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            error!(error = %e, "metrics server failed");
+        }
+    });
+    info!(addr = %bound, "serving /metrics, /healthz and /readyz");
+    Ok(bound)
 }
 
 /// Objects being deleted in a store: count, and the age in seconds of the oldest.
@@ -189,6 +239,7 @@ fn run_controller<K: Managed>(
 pub async fn run(
     client: Client,
     opts: Options,
+    health: Arc<Health>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), StartError> {
     check_crd::<ZillizCluster>(&client, &opts.namespace).await?;
@@ -196,7 +247,7 @@ pub async fn run(
     check_crd::<ZillizPartition>(&client, &opts.namespace).await?;
     check_crd::<ZillizIndex>(&client, &opts.namespace).await?;
 
-    let metrics = Arc::new(Metrics::default());
+    let metrics = health.metrics().clone();
     let http = HttpClient::new(opts.request_timeout, opts.ca_bundle.as_deref())?
         .with_observer(metrics.clone());
     let ctx = Arc::new(Context::new(
@@ -204,7 +255,7 @@ pub async fn run(
         http,
         controller::reporter(),
         opts.settings.clone(),
-        metrics.clone(),
+        metrics,
     ));
 
     let clusters = controller::<ZillizCluster>(&client, &opts);
@@ -217,37 +268,13 @@ pub async fn run(
         partitions.store(),
         indexes.store(),
     );
-
-    let health = Arc::new(Health {
-        ready: AtomicBool::new(false),
-        metrics: metrics.clone(),
-        pending: vec![
-            pending_probe(stores.0.clone()),
-            pending_probe(stores.1.clone()),
-            pending_probe(stores.2.clone()),
-            pending_probe(stores.3.clone()),
-        ],
-    });
-    if let Some(addr) = opts.metrics_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| StartError::Bind(addr, e))?;
-        let app = Router::new()
-            .route("/metrics", get(metrics_handler))
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(readyz))
-            .with_state(health.clone());
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
-            if let Err(e) = serve.await {
-                error!(error = %e, "metrics server failed");
-            }
-        });
-        info!(%addr, "serving /metrics, /healthz and /readyz");
-    }
+    *health.pending.lock().unwrap_or_else(|p| p.into_inner()) = vec![
+        pending_probe(stores.0.clone()),
+        pending_probe(stores.1.clone()),
+        pending_probe(stores.2.clone()),
+        pending_probe(stores.3.clone()),
+    ];
+    health.set_ready(false);
     {
         let health = health.clone();
         tokio::spawn(async move {
@@ -258,7 +285,7 @@ pub async fn run(
                 c.wait_until_ready(),
                 d.wait_until_ready()
             );
-            health.ready.store(true, Ordering::Relaxed);
+            health.set_ready(true);
             info!("watches synced; ready");
         });
     }
