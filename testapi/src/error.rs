@@ -1,0 +1,170 @@
+//! Kubernetes `Status` errors.
+
+use serde_json::{Value, json};
+
+/// An API error, rendered as a `meta.k8s.io/v1` `Status` object.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: u16,
+    /// `reason` field, e.g. `NotFound`.
+    pub reason: &'static str,
+    /// Human readable message.
+    pub message: String,
+    /// `details` (name, group, kind) when known.
+    pub details: Option<Details>,
+}
+
+/// `Status.details`.
+#[derive(Debug, Clone, Default)]
+pub struct Details {
+    /// Object name.
+    pub name: String,
+    /// API group ("" for core).
+    pub group: String,
+    /// Resource (plural), as kube-apiserver reports it.
+    pub kind: String,
+}
+
+/// Result type of store and handler operations.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// Generic constructor.
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// Attach details.
+    pub fn with_details(mut self, group: &str, plural: &str, name: &str) -> Self {
+        self.details = Some(Details {
+            name: name.to_string(),
+            group: group.to_string(),
+            kind: plural.to_string(),
+        });
+        self
+    }
+
+    /// 400 BadRequest.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    /// 404 NotFound for an object.
+    pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(group, plural)),
+        )
+        .with_details(group, plural, name)
+    }
+
+    /// 404 NotFound for a path that matches nothing.
+    pub fn no_route() -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    }
+
+    /// 409 AlreadyExists.
+    pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(group, plural)),
+        )
+        .with_details(group, plural, name)
+    }
+
+    /// 409 Conflict on a stale resourceVersion.
+    pub fn conflict(group: &str, plural: &str, name: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                qualified(group, plural)
+            ),
+        )
+        .with_details(group, plural, name)
+    }
+
+    /// 422 Invalid.
+    pub fn invalid(group: &str, kind: &str, name: &str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {}", message.into()),
+        );
+        e.details = Some(Details {
+            name: name.to_string(),
+            group: group.to_string(),
+            kind: kind.to_string(),
+        });
+        e
+    }
+
+    /// 403 Forbidden.
+    pub fn forbidden(group: &str, plural: &str, name: &str, message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message).with_details(group, plural, name)
+    }
+
+    /// 405 MethodNotAllowed.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+    }
+
+    /// 410 Gone / Expired, used for too-old watch resourceVersions.
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    /// Render as a `Status` JSON object.
+    pub fn to_status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            s["details"] = json!({"name": d.name, "group": d.group, "kind": d.kind});
+        }
+        s
+    }
+}
+
+/// `plural.group` or `plural` for the core group.
+pub fn qualified(group: &str, plural: &str) -> String {
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
+}
+
+/// A `Status` with `status: Success`, as returned by deletes of built-ins.
+pub fn success_status(group: &str, plural: &str, name: &str, uid: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": name, "group": group, "kind": plural, "uid": uid},
+    })
+}

@@ -1,0 +1,487 @@
+//! kubectl conformance (skipped when /usr/bin/kubectl is missing).
+
+use kube_test_server::TestServer;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+fn have_kubectl() -> bool {
+    if Path::new(KUBECTL).exists() {
+        true
+    } else {
+        println!("SKIPPED: {KUBECTL} is missing");
+        false
+    }
+}
+
+struct Env {
+    server: TestServer,
+    dir: PathBuf,
+}
+
+impl Env {
+    async fn new(tag: &str) -> Env {
+        let server = TestServer::start().await.expect("server");
+        let dir =
+            std::env::temp_dir().join(format!("kube-test-server-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        server
+            .write_kubeconfig(&dir.join("kubeconfig"))
+            .expect("kubeconfig");
+        Env { server, dir }
+    }
+
+    fn cmd(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(KUBECTL);
+        c.arg("--kubeconfig")
+            .arg(self.dir.join("kubeconfig"))
+            .args(args);
+        // keep kubectl's discovery cache out of $HOME
+        c.env("KUBECACHEDIR", self.dir.join("cache"));
+        c.kill_on_drop(true);
+        c
+    }
+
+    /// Run kubectl, return stdout; panics (with stderr) on failure.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().await.expect("kubectl runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    async fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().await.expect("kubectl runs");
+        assert!(!out.status.success(), "kubectl {args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_string_lossy().to_string()
+    }
+
+    async fn done(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        self.server.shutdown().await;
+    }
+}
+
+const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+";
+
+const WIDGET: &str = "apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w1
+  finalizers: [example.com/hold]
+spec:
+  size: 3
+";
+
+#[tokio::test]
+async fn kubectl_workflow() {
+    if !have_kubectl() {
+        return;
+    }
+    let env = Env::new("flow").await;
+    let crd = env.file("crd.yaml", CRD);
+    let widget = env.file("widget.yaml", WIDGET);
+    assert!(env.ok(&["apply", "-f", &crd]).await.contains("created"));
+    env.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ])
+    .await;
+    assert!(env.ok(&["apply", "-f", &widget]).await.contains("created"));
+    assert!(env.ok(&["get", "wd"]).await.contains("w1"));
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["get", "widgets", "-o", "json"]).await).expect("json");
+    assert_eq!(json["items"][0]["spec"]["size"], 3);
+    assert_eq!(json["items"][0]["metadata"]["generation"], 1);
+
+    // get -w sees a change
+    let mut watch = env
+        .cmd(&["get", "wd", "-w", "--no-headers"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("initial line");
+    assert!(first.expect("read").is_some_and(|l| l.starts_with("w1")));
+    env.ok(&[
+        "patch",
+        "wd",
+        "w1",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":5}}"#,
+    ])
+    .await;
+    let changed = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("watch line");
+    assert!(changed.expect("read").is_some_and(|l| l.starts_with("w1")));
+    let _ = watch.kill().await;
+    assert_eq!(
+        env.ok(&[
+            "get",
+            "wd",
+            "w1",
+            "-o",
+            "jsonpath={.spec.size} {.metadata.generation}"
+        ])
+        .await,
+        "5 2"
+    );
+
+    // delete with a finalizer: stays, with deletionTimestamp
+    env.ok(&["delete", "wd", "w1", "--wait=false"]).await;
+    assert!(
+        !env.ok(&[
+            "get",
+            "wd",
+            "w1",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp}"
+        ])
+        .await
+        .is_empty()
+    );
+    env.ok(&[
+        "patch",
+        "wd",
+        "w1",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ])
+    .await;
+    env.ok(&["wait", "--for=delete", "wd/w1", "--timeout=10s"])
+        .await;
+    assert!(env.fails(&["get", "wd", "w1"]).await.contains("NotFound"));
+
+    // secrets: stringData becomes base64 data
+    let secret = env.file(
+        "secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s1}\nstringData: {x: hello}\n",
+    );
+    env.ok(&["apply", "-f", &secret]).await;
+    assert_eq!(
+        env.ok(&["get", "secret", "s1", "-o", "jsonpath={.data.x}"])
+            .await,
+        "aGVsbG8="
+    );
+
+    // namespace deletion
+    let ns = env.file(
+        "ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: t1}\n",
+    );
+    env.ok(&["apply", "-f", &ns]).await;
+    env.ok(&["apply", "-n", "t1", "-f", &widget]).await;
+    env.ok(&["delete", "namespace", "t1", "--wait=false"]).await;
+    assert_eq!(
+        env.ok(&["get", "ns", "t1", "-o", "jsonpath={.status.phase}"])
+            .await,
+        "Terminating"
+    );
+    let err = env.fails(&["apply", "-n", "t1", "-f", &secret]).await;
+    assert!(err.contains("being terminated"), "{err}");
+    env.ok(&[
+        "patch",
+        "-n",
+        "t1",
+        "wd",
+        "w1",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ])
+    .await;
+    env.ok(&["wait", "--for=delete", "namespace/t1", "--timeout=10s"])
+        .await;
+    env.done().await;
+}
+
+/// Applies the operator's generated CRDs and examples when present.
+#[tokio::test]
+async fn kubectl_operator_crds_and_examples() {
+    if !have_kubectl() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (crds, examples) = (root.join("crds"), root.join("examples"));
+    let has_yaml = |d: &Path| {
+        std::fs::read_dir(d).is_ok_and(|it| {
+            it.flatten().any(|e| {
+                e.path()
+                    .extension()
+                    .is_some_and(|x| x == "yaml" || x == "yml")
+            })
+        })
+    };
+    if !has_yaml(&crds) || !has_yaml(&examples) {
+        println!(
+            "SKIPPED: {} or {} has no YAML yet",
+            crds.display(),
+            examples.display()
+        );
+        return;
+    }
+    let env = Env::new("operator").await;
+    env.ok(&["apply", "-f", &crds.to_string_lossy()]).await;
+    env.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd",
+        "--all",
+        "--timeout=10s",
+    ])
+    .await;
+    env.ok(&["apply", "-f", &examples.to_string_lossy()]).await;
+    let out = env.ok(&["get", "zc,zcol,zpart,zidx", "-A"]).await;
+    assert!(!out.trim().is_empty());
+
+    // the CRDs' printer columns, filled from a status
+    let name = env
+        .ok(&["get", "zc", "-o", "jsonpath={.items[0].metadata.name}"])
+        .await;
+    if !name.is_empty() {
+        env.ok(&[
+            "patch",
+            "zc",
+            &name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"conditions":[
+                {"type":"Ready","status":"False","reason":"Waiting","message":"m","lastTransitionTime":"2025-01-01T00:00:00Z"},
+                {"type":"Synced","status":"True","reason":"Reconciled","message":"m","lastTransitionTime":"2025-01-01T00:00:00Z"}]}}"#,
+        ])
+        .await;
+        let out = env.ok(&["get", "zc"]).await;
+        let header = words(out.lines().next().unwrap_or(""));
+        for col in ["NAME", "READY", "SYNCED", "REASON"] {
+            assert!(header.contains(&col.to_string()), "{out}");
+        }
+        let row = words(out.lines().find(|l| l.starts_with(&name)).unwrap_or(""));
+        let cell = |col: &str| {
+            header
+                .iter()
+                .position(|h| h == col)
+                .and_then(|i| row.get(i).cloned())
+        };
+        assert_eq!(cell("READY").as_deref(), Some("False"), "{out}");
+        assert_eq!(cell("SYNCED").as_deref(), Some("True"), "{out}");
+        assert_eq!(cell("REASON").as_deref(), Some("Reconciled"), "{out}");
+    }
+    env.done().await;
+}
+
+fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(String::from).collect()
+}
+
+const PRINTED_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gizmos.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo, shortNames: [gz]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    - {name: Synced, type: string, jsonPath: '.status.conditions[?(@.type=="Synced")].status'}
+    - {name: Reason, type: string, jsonPath: '.status.conditions[?(@.type=="Synced")].reason'}
+    - {name: Endpoint, type: string, priority: 1, jsonPath: '.status.endpoints[0]'}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+"#;
+
+const GIZMOS: &str = "apiVersion: example.com/v1
+kind: Gizmo
+metadata: {name: g1}
+spec: {size: 3}
+---
+apiVersion: example.com/v1
+kind: Gizmo
+metadata: {name: g2}
+spec: {}
+";
+
+/// The lines of `kubectl get` output as word lists.
+fn rows(out: &str) -> Vec<Vec<String>> {
+    out.lines().map(words).collect()
+}
+
+async fn next_words(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> Vec<String> {
+    tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("watch line")
+        .expect("read")
+        .map(|l| words(&l))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn kubectl_server_side_printing() {
+    if !have_kubectl() {
+        return;
+    }
+    let env = Env::new("table").await;
+    let crd = env.file("crd.yaml", PRINTED_CRD);
+    let gizmos = env.file("gizmos.yaml", GIZMOS);
+    env.ok(&["apply", "-f", &crd]).await;
+    env.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/gizmos.example.com",
+        "--timeout=10s",
+    ])
+    .await;
+    env.ok(&["apply", "-f", &gizmos]).await;
+    env.ok(&[
+        "patch",
+        "gz",
+        "g1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"endpoints":["e1:19530"],"conditions":[
+            {"type":"Synced","status":"False","reason":"Boom"},
+            {"type":"Ready","status":"True","reason":"Ok"}]}}"#,
+    ])
+    .await;
+
+    // printer columns; missing values are empty cells
+    let out = env.ok(&["get", "gz"]).await;
+    let r = rows(&out);
+    assert_eq!(
+        r[0],
+        ["NAME", "SIZE", "READY", "SYNCED", "REASON", "AGE"],
+        "{out}"
+    );
+    assert_eq!(r[1][..5], ["g1", "3", "True", "False", "Boom"], "{out}");
+    assert!(r[1][5].ends_with('s'), "age: {out}");
+    assert_eq!(r[2].len(), 2, "g2 has only NAME and AGE: {out}");
+    assert_eq!(r[2][0], "g2");
+
+    // priority-1 column with -o wide; a single object; -A with labels
+    let out = env.ok(&["get", "gz", "-o", "wide"]).await;
+    let r = rows(&out);
+    assert_eq!(
+        r[0],
+        [
+            "NAME", "SIZE", "READY", "SYNCED", "REASON", "ENDPOINT", "AGE"
+        ],
+        "{out}"
+    );
+    assert_eq!(r[1][..6], ["g1", "3", "True", "False", "Boom", "e1:19530"]);
+    let out = env.ok(&["get", "gz", "g1", "--no-headers"]).await;
+    assert_eq!(rows(&out)[0][..5], ["g1", "3", "True", "False", "Boom"]);
+    let out = env.ok(&["get", "gz", "-A", "--show-labels"]).await;
+    let r = rows(&out);
+    assert_eq!(r[0][0], "NAMESPACE", "{out}");
+    assert_eq!(r[0].last().map(String::as_str), Some("LABELS"), "{out}");
+    assert_eq!(r[1][..2], ["default", "g1"], "{out}");
+    let out = env.ok(&["get", "gz", "--sort-by=.spec.size"]).await;
+    assert!(out.starts_with("NAME"), "{out}");
+
+    // machine output is unaffected
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["get", "gz", "g1", "-o", "json"]).await).expect("json");
+    assert_eq!(json["kind"], "Gizmo");
+    assert_eq!(
+        env.ok(&["get", "gz", "-o", "name"]).await,
+        "gizmo.example.com/g1\ngizmo.example.com/g2\n"
+    );
+
+    // built-ins
+    let secret = env.file(
+        "secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s1}\nstringData: {a: b, c: d}\n",
+    );
+    env.ok(&["apply", "-f", &secret]).await;
+    let r = rows(&env.ok(&["get", "secret", "s1"]).await);
+    assert_eq!(r[0], ["NAME", "TYPE", "DATA", "AGE"]);
+    assert_eq!(r[1][..3], ["s1", "Opaque", "2"]);
+    let r = rows(&env.ok(&["get", "ns", "default"]).await);
+    assert_eq!(r[0], ["NAME", "STATUS", "AGE"]);
+    assert_eq!(r[1][..2], ["default", "Active"]);
+    let r = rows(&env.ok(&["get", "crd"]).await);
+    assert_eq!(r[0], ["NAME", "CREATED", "AT"]);
+    assert_eq!(r[1][0], "gizmos.example.com");
+    assert!(r[1][1].ends_with('Z'), "RFC 3339 timestamp: {r:?}");
+
+    // get -w: the header once, then the changed row
+    let mut watch = env
+        .cmd(&["get", "gz", "-w"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    assert_eq!(next_words(&mut lines).await[..3], ["NAME", "SIZE", "READY"]);
+    assert_eq!(next_words(&mut lines).await[0], "g1");
+    assert_eq!(next_words(&mut lines).await[0], "g2");
+    env.ok(&[
+        "patch",
+        "gz",
+        "g2",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"Synced","status":"True","reason":"Reconciled"}]}}"#,
+    ])
+    .await;
+    // g2: NAME, SYNCED, REASON, AGE (the other cells are empty)
+    let changed = next_words(&mut lines).await;
+    assert_eq!(changed.len(), 4, "{changed:?}");
+    assert_eq!(changed[..3], ["g2", "True", "Reconciled"], "{changed:?}");
+    let _ = watch.kill().await;
+    env.done().await;
+}
