@@ -14,9 +14,9 @@ use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, PartialObjectMeta},
     runtime::{
-        Controller,
+        Controller, PredicateConfig, WatchStreamExt,
         controller::Config as ControllerConfig,
-        reflector::{ObjectRef, Store},
+        reflector::{self, ObjectRef, Store},
         watcher,
     },
 };
@@ -186,12 +186,32 @@ fn pending_probe<K: Managed>(
     })
 }
 
+/// What a change must touch to trigger a reconcile: the spec (generation), the finalizers, or
+/// the deletion mark.
+pub fn trigger_hash<K: Managed>(obj: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = obj.meta();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut h);
+    meta.finalizers.hash(&mut h);
+    meta.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
+}
+
 /// Builds one controller: its own objects, plus Secrets that they read.
 fn controller<K: Managed>(client: &Client, opts: &Options) -> Controller<K> {
     let api = api_for::<K>(client, &opts.namespace);
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+    let (store, writer) = reflector::store();
+    // Reconcile on spec changes (generation), finalizer changes and the deletion mark — not on
+    // our own status writes, which would otherwise retrigger a failed drop at once and defeat
+    // its backoff.
+    let triggers = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(trigger_hash::<K>, PredicateConfig::default());
+    let controller = Controller::for_stream(triggers, store.clone())
         .with_config(ControllerConfig::default().concurrency(opts.concurrency));
-    let store = controller.store();
     // Metadata only (`PartialObjectMeta`): the operator never caches Secret contents.
     let secrets: Api<PartialObjectMeta<Secret>> = match &opts.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
