@@ -13,10 +13,13 @@ use crate::{
     external::{self, DropOutcome, Observed},
     metrics::{KindLabel, KindResult, Metrics, RetryLabels},
     resolve::{Managed, ResolveError, resolve},
+    secrets,
 };
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, ResourceExt,
-    api::{Patch, PatchParams},
+    api::{PartialObjectMeta, Patch, PatchParams},
+    runtime::reflector::ObjectRef,
     runtime::{
         events::{Event as KubeEvent, EventType, Recorder, Reporter},
         finalizer::{Event as Finalizer, finalizer},
@@ -66,6 +69,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive failed observations per object uid (drops count in `status.deletion`).
     failures: Mutex<HashMap<String, u32>>,
+    /// Tells the Secret janitor that an object naming these Secrets is letting go.
+    released: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<PartialObjectMeta<Secret>>>>,
 }
 
 impl Context {
@@ -83,6 +88,25 @@ impl Context {
             settings,
             metrics,
             failures: Mutex::new(HashMap::new()),
+            released: None,
+        }
+    }
+
+    /// Connects the Secret janitor, told when an object lets go of its Secrets.
+    pub fn with_janitor(
+        mut self,
+        tx: futures::channel::mpsc::UnboundedSender<ObjectRef<PartialObjectMeta<Secret>>>,
+    ) -> Self {
+        self.released = Some(tx);
+        self
+    }
+
+    fn release_secrets<K: Managed>(&self, obj: &K) {
+        let (Some(tx), Some(ns)) = (&self.released, obj.namespace()) else {
+            return;
+        };
+        for name in obj.secret_names() {
+            let _ = tx.unbounded_send(ObjectRef::new(name).within(&ns));
         }
     }
 
@@ -253,7 +277,13 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Finalizer::Apply(o) => apply(o.as_ref(), &ctx).await,
-            Finalizer::Cleanup(o) => cleanup(o.as_ref(), &ctx).await,
+            Finalizer::Cleanup(o) => {
+                let done = cleanup(o.as_ref(), &ctx).await;
+                if done.is_ok() {
+                    ctx.release_secrets(o.as_ref());
+                }
+                done
+            }
         }
     })
     .instrument(span)
@@ -348,60 +378,68 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             );
             next
         }
-        Ok(target) => match external::observe(&target).await {
-            Ok(Observed::Exists {
-                usable,
-                detail,
-                endpoint,
-                cluster_status,
-            }) => {
-                let reason = if usable {
-                    "Available"
-                } else {
-                    "ClusterNotRunning"
-                };
-                set_condition(&mut status, "Ready", usable, reason, &detail, generation);
-                set_condition(
-                    &mut status,
-                    "Synced",
-                    true,
-                    "ReconcileSuccess",
-                    "",
-                    generation,
-                );
-                if cluster_status.is_some() {
-                    status.endpoint = endpoint;
-                    status.cluster_status = cluster_status;
-                }
-                if usable { Next::Resync } else { Next::Soon }
+        Ok(resolved) => {
+            if let Some(secret) = &resolved.own_secret
+                && let Err(e) = secrets::guard(&ctx.client, secret).await
+            {
+                // the drop still works without it; only a namespace deletion could outrun it
+                warn!(error = %e, "could not mark the Secret in use");
             }
-            Ok(Observed::Absent { detail }) => {
-                set_condition(&mut status, "Ready", false, "NotFound", &detail, generation);
-                set_condition(
-                    &mut status,
-                    "Synced",
-                    true,
-                    "ReconcileSuccess",
-                    "",
-                    generation,
-                );
-                if status.cluster_status.is_some() {
-                    status.cluster_status = Some("DELETED".into());
+            match external::observe(&resolved.target).await {
+                Ok(Observed::Exists {
+                    usable,
+                    detail,
+                    endpoint,
+                    cluster_status,
+                }) => {
+                    let reason = if usable {
+                        "Available"
+                    } else {
+                        "ClusterNotRunning"
+                    };
+                    set_condition(&mut status, "Ready", usable, reason, &detail, generation);
+                    set_condition(
+                        &mut status,
+                        "Synced",
+                        true,
+                        "ReconcileSuccess",
+                        "",
+                        generation,
+                    );
+                    if cluster_status.is_some() {
+                        status.endpoint = endpoint;
+                        status.cluster_status = cluster_status;
+                    }
+                    if usable { Next::Resync } else { Next::Soon }
                 }
-                Next::Resync
-            }
-            Err(e) => {
-                let reason = observe_reason(&e);
-                let message = e.to_string();
-                set_condition(&mut status, "Ready", false, reason, &message, generation);
-                set_condition(&mut status, "Synced", false, reason, &message, generation);
-                if e.class.is_retryable() {
-                    Next::Backoff(e.retry_after)
-                } else {
-                    Next::Slow
+                Ok(Observed::Absent { detail }) => {
+                    set_condition(&mut status, "Ready", false, "NotFound", &detail, generation);
+                    set_condition(
+                        &mut status,
+                        "Synced",
+                        true,
+                        "ReconcileSuccess",
+                        "",
+                        generation,
+                    );
+                    if status.cluster_status.is_some() {
+                        status.cluster_status = Some("DELETED".into());
+                    }
+                    Next::Resync
+                }
+                Err(e) => {
+                    let reason = observe_reason(&e);
+                    let message = e.to_string();
+                    set_condition(&mut status, "Ready", false, reason, &message, generation);
+                    set_condition(&mut status, "Synced", false, reason, &message, generation);
+                    if e.class.is_retryable() {
+                        Next::Backoff(e.retry_after)
+                    } else {
+                        Next::Slow
+                    }
                 }
             }
-        },
+        }
     };
 
     patch_status(&ctx.client, obj, &status).await?;
@@ -500,7 +538,7 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     let accepted = previous.drop_accepted_time.is_some();
 
     let outcome = match resolve(obj, &ctx.client, &ctx.http).await {
-        Ok(target) => external::drop(&target, accepted)
+        Ok(resolved) => external::drop(&resolved.target, accepted)
             .await
             .map_err(Failure::Api),
         Err(ResolveError::InvalidSpec(why)) => {

@@ -105,6 +105,37 @@ impl ApiServerVerifier {
         .ok(secret(name, "apiKey", TOKEN));
     }
 
+    /// GET of a Secret that already carries `zilliz.io/in-use`.
+    pub async fn serve_guarded_secret(&mut self, name: &str) {
+        let mut s = secret(name, "apiKey", TOKEN);
+        s["metadata"]["finalizers"] = json!([crate::secrets::IN_USE]);
+        self.expect(
+            Method::GET,
+            &format!("/api/v1/namespaces/{NS}/secrets/{name}"),
+        )
+        .await
+        .ok(s);
+    }
+
+    /// The merge patch adding `zilliz.io/in-use` to a Secret, with optimistic locking.
+    pub async fn serve_secret_guard(&mut self, name: &str) {
+        let req = self
+            .expect(
+                Method::PATCH,
+                &format!("/api/v1/namespaces/{NS}/secrets/{name}"),
+            )
+            .await;
+        assert_eq!(req.content_type, "application/merge-patch+json");
+        assert_eq!(
+            req.body["metadata"]["finalizers"],
+            json!([crate::secrets::IN_USE])
+        );
+        assert_eq!(req.body["metadata"]["resourceVersion"], "7");
+        let mut s = secret(name, "apiKey", TOKEN);
+        s["metadata"]["finalizers"] = json!([crate::secrets::IN_USE]);
+        req.ok(s);
+    }
+
     /// An Event: asserts its reason, answers it, returns its note.
     pub async fn serve_event(&mut self, reason: &str) -> String {
         let req = self
@@ -178,6 +209,7 @@ pub fn secret(name: &str, key: &str, value: &str) -> Value {
         metadata: kube::api::ObjectMeta {
             name: Some(name.into()),
             namespace: Some(NS.into()),
+            resource_version: Some("7".into()),
             ..Default::default()
         },
         data: Some([(key.to_string(), ByteString(value.as_bytes().to_vec()))].into()),

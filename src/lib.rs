@@ -15,3 +15,4 @@ mod fixtures;
 pub mod leader;
 #[cfg(test)]
 mod reconcile_tests;
+pub mod secrets;

@@ -6,6 +6,7 @@ use crate::{
     crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
     metrics::{KindLabel, Metrics},
     resolve::Managed,
+    secrets::{self, Janitor, Users},
 };
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use futures::{FutureExt, StreamExt, future::BoxFuture};
@@ -270,13 +271,17 @@ pub async fn run(
     let metrics = health.metrics().clone();
     let http = HttpClient::new(opts.request_timeout, opts.ca_bundle.as_deref())?
         .with_observer(metrics.clone());
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        http,
-        controller::reporter(),
-        opts.settings.clone(),
-        metrics,
-    ));
+    let (released_tx, released_rx) = futures::channel::mpsc::unbounded();
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            http,
+            controller::reporter(),
+            opts.settings.clone(),
+            metrics,
+        )
+        .with_janitor(released_tx),
+    );
 
     let clusters = controller::<ZillizCluster>(&client, &opts);
     let collections = controller::<ZillizCollection>(&client, &opts);
@@ -294,6 +299,28 @@ pub async fn run(
         pending_probe(stores.2.clone()),
         pending_probe(stores.3.clone()),
     ];
+    let janitor = Arc::new(Janitor {
+        client: client.clone(),
+        users: Users {
+            clusters: stores.0.clone(),
+            collections: stores.1.clone(),
+            partitions: stores.2.clone(),
+            indexes: stores.3.clone(),
+        },
+    });
+    let secret_meta: Api<PartialObjectMeta<Secret>> = match &opts.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut janitor_stop = shutdown.clone();
+    let janitor_run = Controller::new(secret_meta, watcher::Config::default().any_semantic())
+        .reconcile_on(released_rx)
+        .graceful_shutdown_on(async move {
+            let _ = janitor_stop.wait_for(|stop| *stop).await;
+        })
+        .run(secrets::reconcile, secrets::error_policy, janitor)
+        .for_each(|_| futures::future::ready(()));
+
     health.set_ready(false);
     {
         let health = health.clone();
@@ -312,6 +339,7 @@ pub async fn run(
 
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "zilliz-operator started");
     futures::join!(
+        janitor_run,
         run_controller(clusters, ctx.clone(), shutdown.clone()),
         run_controller(collections, ctx.clone(), shutdown.clone()),
         run_controller(partitions, ctx.clone(), shutdown.clone()),

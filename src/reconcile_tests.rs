@@ -115,6 +115,8 @@ async fn live_object_is_observed_and_an_unchanged_status_is_not_written_again() 
     );
     let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&obj), ctx.clone()));
     api.serve_secret("creds").await;
+    // the Secret it names is marked in use, so a namespace deletion cannot remove it first
+    api.serve_secret_guard("creds").await;
     let status = api.serve_status_patch(&obj).await;
     let action = run.await.unwrap().unwrap();
     assert_eq!(status["observedGeneration"], 1);
@@ -142,7 +144,7 @@ async fn live_object_is_observed_and_an_unchanged_status_is_not_written_again() 
     let mut again = obj.clone();
     again["status"] = status;
     let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&again), ctx));
-    api.serve_secret("creds").await;
+    api.serve_guarded_secret("creds").await;
     run.await.unwrap().unwrap();
     api.expect_silence().await;
     fake.verify().await;
@@ -725,4 +727,103 @@ async fn ambiguous_80020_is_confirmed_before_the_finalizer_goes() {
             .unwrap()
             .contains("not treating")
     );
+}
+
+mod janitor {
+    use super::*;
+    use crate::secrets::{IN_USE, Janitor, Users, reconcile as janitor_reconcile};
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::{
+        api::PartialObjectMeta,
+        runtime::{reflector, watcher},
+    };
+
+    fn secret_meta(finalizers: &[&str]) -> Arc<PartialObjectMeta<Secret>> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "creds", "namespace": NS, "finalizers": finalizers}
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn users(collections: Vec<Value>) -> Users {
+        let (clusters, _) = reflector::store();
+        let (partitions, _) = reflector::store();
+        let (indexes, _) = reflector::store();
+        let (reader, mut writer) = reflector::store::<ZillizCollection>();
+        for c in collections {
+            writer.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(c).unwrap()));
+        }
+        Users {
+            clusters,
+            collections: reader,
+            partitions,
+            indexes,
+        }
+    }
+
+    fn user(deleting: bool) -> Value {
+        object(
+            "ZillizCollection",
+            "books",
+            json!({"collectionName": "books", "connection": connection("http://m:19530")}),
+            true,
+            deleting,
+        )
+    }
+
+    #[tokio::test]
+    async fn releases_the_secret_when_no_object_names_it() {
+        let (ctx, mut api) = testcontext();
+        let janitor = Arc::new(Janitor {
+            client: ctx.client.clone(),
+            users: users(vec![]),
+        });
+        let run = tokio::spawn(janitor_reconcile(
+            secret_meta(&["someone-else", IN_USE]),
+            janitor,
+        ));
+        let req = api
+            .expect(
+                Method::PATCH,
+                &format!("/api/v1/namespaces/{NS}/secrets/creds"),
+            )
+            .await;
+        assert_eq!(req.content_type, "application/json-patch+json");
+        assert_eq!(
+            req.body,
+            json!([
+                {"op": "test", "path": "/metadata/finalizers/1", "value": IN_USE},
+                {"op": "remove", "path": "/metadata/finalizers/1"}
+            ])
+        );
+        req.ok(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": NS}}));
+        assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
+    }
+
+    #[tokio::test]
+    async fn keeps_the_secret_while_an_object_names_it() {
+        let (ctx, mut api) = testcontext();
+        // a live user: wait for a change
+        let janitor = Arc::new(Janitor {
+            client: ctx.client.clone(),
+            users: users(vec![user(false)]),
+        });
+        let action = janitor_reconcile(secret_meta(&[IN_USE]), janitor)
+            .await
+            .unwrap();
+        assert_eq!(action, Action::await_change());
+        // every user on its way out: look again soon
+        let janitor = Arc::new(Janitor {
+            client: ctx.client.clone(),
+            users: users(vec![user(true)]),
+        });
+        let action = janitor_reconcile(secret_meta(&[IN_USE]), janitor)
+            .await
+            .unwrap();
+        assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+        api.expect_silence().await;
+    }
 }

@@ -13,7 +13,7 @@ use crate::{
     },
 };
 use k8s_openapi::{NamespaceResourceScope, api::core::v1::Secret};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt, api::ObjectMeta};
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt::Debug;
 use url::Url;
@@ -376,7 +376,7 @@ pub async fn read_token(
     client: &Client,
     namespace: &str,
     secret: &SecretKeyRef,
-) -> Result<Token, ResolveError> {
+) -> Result<(Token, ObjectMeta), ResolveError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let found = match api.get_opt(&secret.name).await {
         Ok(found) => found,
@@ -425,7 +425,7 @@ pub async fn read_token(
             secret.key, secret.name
         )));
     }
-    Ok(token)
+    Ok((token, found.metadata))
 }
 
 /// Cluster statuses after which its collections are gone with it.
@@ -441,17 +441,19 @@ fn cluster_is_gone(status: &ZillizStatus) -> Option<String> {
         .map(|c| c.message.clone())
 }
 
+/// The data plane of a collection, and the metadata of the Secret it read when the collection
+/// names that Secret itself (a `connection`).
 async fn resolve_collection(
     client: &Client,
     http: &HttpClient,
     namespace: &str,
     loc: &CollectionLoc,
-) -> Result<DataPlane, ResolveError> {
-    let (endpoint, token) = match &loc.host {
-        Host::Connection { endpoint, secret } => (
-            endpoint.clone(),
-            read_token(client, namespace, secret).await?,
-        ),
+) -> Result<(DataPlane, Option<ObjectMeta>), ResolveError> {
+    let (endpoint, (token, secret_meta)) = match &loc.host {
+        Host::Connection { endpoint, secret } => {
+            let (token, meta) = read_token(client, namespace, secret).await?;
+            (endpoint.clone(), (token, Some(meta)))
+        }
         Host::ClusterRef(name) => {
             let api: Api<ZillizCluster> = Api::namespaced(client.clone(), namespace);
             let cluster =
@@ -484,16 +486,18 @@ async fn resolve_collection(
                     why,
                 }
             })?;
-            let token = read_token(client, namespace, &cluster.spec.credentials_secret_ref).await?;
-            (endpoint, token)
+            let (token, _) =
+                read_token(client, namespace, &cluster.spec.credentials_secret_ref).await?;
+            (endpoint, (token, None))
         }
     };
-    Ok(DataPlane {
+    let dp = DataPlane {
         http: http.clone(),
         endpoint,
         flavour: loc.flavour,
         token,
-    })
+    };
+    Ok((dp, secret_meta))
 }
 
 async fn collection_loc(
@@ -521,12 +525,18 @@ async fn collection_loc(
     }
 }
 
+/// A resolved target, and the metadata of the Secret the object names itself (if it names one).
+pub struct Resolved {
+    pub target: Target,
+    pub own_secret: Option<ObjectMeta>,
+}
+
 /// Resolves an object's address into a target: reads referenced objects and the Secret.
 pub async fn resolve<K: Managed>(
     obj: &K,
     client: &Client,
     http: &HttpClient,
-) -> Result<Target, ResolveError> {
+) -> Result<Resolved, ResolveError> {
     let namespace = obj.namespace().unwrap_or_default();
     let address = obj.address().map_err(ResolveError::InvalidSpec)?;
     Ok(match address {
@@ -535,30 +545,47 @@ pub async fn resolve<K: Managed>(
             base,
             flavour,
             secret,
-        } => Target::Cluster {
-            cp: ControlPlane {
-                http: http.clone(),
-                base,
-                flavour,
-                token: read_token(client, &namespace, &secret).await?,
-            },
-            cluster_id,
-        },
-        Address::Collection(loc) => Target::Collection {
-            dp: resolve_collection(client, http, &namespace, &loc).await?,
-            db: loc.db,
-            collection: loc.collection,
-        },
+        } => {
+            let (token, meta) = read_token(client, &namespace, &secret).await?;
+            Resolved {
+                target: Target::Cluster {
+                    cp: ControlPlane {
+                        http: http.clone(),
+                        base,
+                        flavour,
+                        token,
+                    },
+                    cluster_id,
+                },
+                own_secret: Some(meta),
+            }
+        }
+        Address::Collection(loc) => {
+            let (dp, own_secret) = resolve_collection(client, http, &namespace, &loc).await?;
+            Resolved {
+                target: Target::Collection {
+                    dp,
+                    db: loc.db,
+                    collection: loc.collection,
+                },
+                own_secret,
+            }
+        }
         Address::Partition {
             collection,
             partition,
         } => {
+            let own = matches!(collection, CollectionSource::Direct(_));
             let loc = collection_loc(client, &namespace, &collection).await?;
-            Target::Partition {
-                dp: resolve_collection(client, http, &namespace, &loc).await?,
-                db: loc.db,
-                collection: loc.collection,
-                partition,
+            let (dp, secret) = resolve_collection(client, http, &namespace, &loc).await?;
+            Resolved {
+                target: Target::Partition {
+                    dp,
+                    db: loc.db,
+                    collection: loc.collection,
+                    partition,
+                },
+                own_secret: secret.filter(|_| own),
             }
         }
         Address::Index {
@@ -566,13 +593,18 @@ pub async fn resolve<K: Managed>(
             index,
             release_collection,
         } => {
+            let own = matches!(collection, CollectionSource::Direct(_));
             let loc = collection_loc(client, &namespace, &collection).await?;
-            Target::Index {
-                dp: resolve_collection(client, http, &namespace, &loc).await?,
-                db: loc.db,
-                collection: loc.collection,
-                index,
-                release_collection,
+            let (dp, secret) = resolve_collection(client, http, &namespace, &loc).await?;
+            Resolved {
+                target: Target::Index {
+                    dp,
+                    db: loc.db,
+                    collection: loc.collection,
+                    index,
+                    release_collection,
+                },
+                own_secret: secret.filter(|_| own),
             }
         }
     })

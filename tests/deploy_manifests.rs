@@ -201,16 +201,17 @@ fn check_operator_rules(what: &str, rules: &Value) {
             );
         }
     }
+    // patch only for the zilliz.io/in-use finalizer (credentials outlive their users)
     assert_eq!(
         verbs("", "secrets"),
-        set(&["get", "list", "watch"]),
+        set(&["get", "list", "watch", "patch"]),
         "{what}: secrets"
     );
     for ((group, res, _), v) in &g {
         if res == "secrets" || res.starts_with("secrets/") {
             assert!(
-                group.is_empty() && v.is_subset(&set(&["get", "list", "watch"])),
-                "{what}: Secrets may only be read: {group}/{res} {v:?}"
+                group.is_empty() && v.is_subset(&set(&["get", "list", "watch", "patch"])),
+                "{what}: Secrets may only be read and have their finalizers patched: {group}/{res} {v:?}"
             );
         }
         for forbidden in [

@@ -1,0 +1,140 @@
+//! Credentials outlive their users.
+//!
+//! In a namespace deletion Kubernetes deletes the Secret together with our objects; without
+//! protection the Secret goes first and every drop then waits forever for credentials
+//! (Azure/azure-service-operator#4679). So while any object of ours names a Secret, the Secret
+//! carries the finalizer `zilliz.io/in-use`: added when an object is observed (never to a
+//! Secret already being deleted), and removed by the janitor below once no object of ours in
+//! that namespace names it any more.
+
+use crate::{
+    crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
+    resolve::Managed,
+};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{ObjectMeta, PartialObjectMeta, Patch, PatchParams},
+    runtime::{controller::Action, reflector::Store},
+};
+use serde_json::json;
+use std::{sync::Arc, time::Duration};
+use tracing::{debug, info};
+
+/// The finalizer on Secrets that objects of ours still read.
+pub const IN_USE: &str = "zilliz.io/in-use";
+
+/// Adds [`IN_USE`] to a Secret an object names, unless it is there or the Secret is being
+/// deleted. Optimistic: the patch carries the resourceVersion it was computed from.
+pub async fn guard(client: &Client, secret: &ObjectMeta) -> Result<bool, kube::Error> {
+    let finalizers = secret.finalizers.clone().unwrap_or_default();
+    if finalizers.iter().any(|f| f == IN_USE) || secret.deletion_timestamp.is_some() {
+        return Ok(false);
+    }
+    let (Some(name), Some(ns)) = (&secret.name, &secret.namespace) else {
+        return Ok(false);
+    };
+    let mut updated = finalizers;
+    updated.push(IN_USE.to_string());
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    api.patch_metadata(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {
+            "finalizers": updated,
+            "resourceVersion": secret.resource_version,
+        }})),
+    )
+    .await?;
+    debug!(secret = %name, "added {IN_USE}");
+    Ok(true)
+}
+
+/// The stores of the four kinds: who names which Secret.
+#[derive(Clone)]
+pub struct Users {
+    pub clusters: Store<ZillizCluster>,
+    pub collections: Store<ZillizCollection>,
+    pub partitions: Store<ZillizPartition>,
+    pub indexes: Store<ZillizIndex>,
+}
+
+fn users_in<K: Managed>(store: &Store<K>, ns: &str, name: &str) -> (usize, usize) {
+    let mut all = 0;
+    let mut deleting = 0;
+    for o in store.state() {
+        if o.namespace().as_deref() == Some(ns) && o.secret_names().contains(&name) {
+            all += 1;
+            if o.meta().deletion_timestamp.is_some() {
+                deleting += 1;
+            }
+        }
+    }
+    (all, deleting)
+}
+
+impl Users {
+    /// Objects naming the Secret, and how many of them are being deleted.
+    pub fn of(&self, ns: &str, name: &str) -> (usize, usize) {
+        [
+            users_in(&self.clusters, ns, name),
+            users_in(&self.collections, ns, name),
+            users_in(&self.partitions, ns, name),
+            users_in(&self.indexes, ns, name),
+        ]
+        .into_iter()
+        .fold((0, 0), |(a, d), (a2, d2)| (a + a2, d + d2))
+    }
+}
+
+/// Context of the janitor.
+pub struct Janitor {
+    pub client: Client,
+    pub users: Users,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("releasing {IN_USE} from a Secret: {0}")]
+pub struct JanitorError(#[from] kube::Error);
+
+/// Removes [`IN_USE`] from a Secret that no object of ours names any more.
+pub async fn reconcile(
+    secret: Arc<PartialObjectMeta<Secret>>,
+    ctx: Arc<Janitor>,
+) -> Result<Action, JanitorError> {
+    let Some(index) = secret.finalizers().iter().position(|f| f == IN_USE) else {
+        return Ok(Action::await_change());
+    };
+    let ns = secret.namespace().unwrap_or_default();
+    let name = secret.name_any();
+    let (users, deleting) = ctx.users.of(&ns, &name);
+    if users > 0 {
+        // Deletions are seen by the janitor's own watch and by the stores in no fixed order:
+        // while every user is on its way out, look again soon instead of waiting for a change.
+        return Ok(if users == deleting {
+            Action::requeue(Duration::from_secs(2))
+        } else {
+            Action::await_change()
+        });
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let path = format!("/metadata/finalizers/{index}");
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": path, "value": IN_USE},
+        {"op": "remove", "path": path},
+    ]))
+    .map_err(kube::Error::SerdeError)?;
+    api.patch_metadata(&name, &PatchParams::default(), &Patch::Json::<()>(patch))
+        .await?;
+    info!(namespace = %ns, secret = %name, "no object uses the Secret any more: released {IN_USE}");
+    Ok(Action::await_change())
+}
+
+pub fn error_policy(
+    _secret: Arc<PartialObjectMeta<Secret>>,
+    err: &JanitorError,
+    _ctx: Arc<Janitor>,
+) -> Action {
+    debug!(error = %err, "janitor retry");
+    Action::requeue(Duration::from_secs(1))
+}
