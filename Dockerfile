@@ -30,16 +30,19 @@ ENV CARGO_TERM_COLOR=never \
 
 # --- dependency-caching layer -----------------------------------------------------------------
 # Only the manifests and the lock file: this layer (all third-party crates, compiled) is reused
-# until Cargo.toml, testapi/Cargo.toml or Cargo.lock change. Every workspace member's manifest
+# until Cargo.toml, testapi/Cargo.toml, devkit/Cargo.toml or Cargo.lock change. Every workspace member's manifest
 # must be present for cargo to load the workspace; the sources are empty stubs. The stub's own
 # artifacts are removed afterwards so the real sources are always rebuilt, whatever their mtimes.
 COPY Cargo.toml Cargo.lock ./
 COPY testapi/Cargo.toml testapi/Cargo.toml
-RUN mkdir -p src testapi/src \
+COPY devkit/Cargo.toml devkit/Cargo.toml
+RUN mkdir -p src testapi/src devkit/src/bin \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
     && echo 'fn main() {}' > testapi/src/main.rs \
     && touch testapi/src/lib.rs \
+    && echo 'fn main() {}' > devkit/src/bin/demo.rs \
+    && touch devkit/src/lib.rs \
     && cargo build --locked --release --bin zilliz-operator \
     && rm -rf src \
         target/release/zilliz-operator* \

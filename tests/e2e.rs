@@ -2,18 +2,15 @@
 //! binary, kubectl, a real Milvus 2.3.5 (v1 data plane) and an HTTP fake of the Zilliz control
 //! plane and v2 data plane answering with the recorded real bodies.
 
-#[path = "support/e2e.rs"]
-#[allow(dead_code)]
-mod e2e;
-#[path = "support/milvus.rs"]
-mod milvus;
-#[path = "support/zilliz_fake.rs"]
-mod zilliz_fake;
-
-use e2e::{Cluster, kubectl_available, namespace_yaml, secret_yaml};
 use serde_json::{Value, json};
-use std::time::Duration;
-use zilliz_fake::ZillizFake;
+use std::{path::Path, time::Duration};
+use zilliz_devkit::{
+    e2e::{Cluster, kubectl_available, namespace_yaml, secret_yaml},
+    milvus,
+    zilliz_fake::ZillizFake,
+};
+
+const OPERATOR: &str = env!("CARGO_BIN_EXE_zilliz-operator");
 
 const TOKEN: &str = "e2e-api-key-7f3a9c";
 const WAIT: Duration = Duration::from_secs(60);
@@ -138,7 +135,7 @@ async fn all_four_kinds_are_dropped_exactly_once_through_kubectl() {
     assert_eq!(created["code"], 200, "{created}");
 
     let mut c = Cluster::start().await;
-    c.start_operator(&[]).await;
+    c.start_operator(Path::new(OPERATOR), &[]).await;
     let ns = "e2e";
     c.apply(&namespace_yaml(ns)).await;
     c.apply(&secret_yaml(ns, "zilliz-credentials", "apiKey", TOKEN))
@@ -260,7 +257,7 @@ async fn orphan_outage_and_terminal_errors() {
         fake.add_collection("default", name, false);
     }
     let mut c = Cluster::start().await;
-    c.start_operator(&[]).await;
+    c.start_operator(Path::new(OPERATOR), &[]).await;
     let ns = "faults";
     c.apply(&namespace_yaml(ns)).await;
     c.apply(&secret_yaml(ns, "zilliz-credentials", "apiKey", TOKEN))

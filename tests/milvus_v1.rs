@@ -1,14 +1,12 @@
-//! The data-plane client against a real Milvus 2.3.5 (REST v1), started by `support::milvus`.
+//! The data-plane client against a real Milvus 2.3.5 (REST v1), started by `zilliz_devkit::milvus`.
 //!
 //! Each test owns its server (auth off / auth on); the two run in parallel on their own ports.
 //! The bodies in the comments are what the server really answered on this machine.
 
-mod support;
-
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::milvus::{Milvus, ROOT_TOKEN};
 use url::Url;
+use zilliz_devkit::milvus::{Milvus, ROOT_TOKEN};
 use zilliz_operator::api::{ApiError, DataPlane, ErrorClass, Flavour, HttpClient, Token};
 
 fn plane(m: &Milvus, flavour: Flavour, token: &str) -> DataPlane {

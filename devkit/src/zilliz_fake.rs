@@ -27,7 +27,8 @@ struct State {
     loaded_partitions: BTreeSet<(Key, String)>,
     indexes: BTreeSet<(Key, String)>,
     outage: usize,
-    calls: Vec<(String, String)>,
+    /// method, path and JSON body (`null` when none) of every request
+    calls: Vec<(String, String, Value)>,
     latency: Duration,
 }
 
@@ -52,7 +53,8 @@ impl Respond for Responder {
         let mut s = self.0.lock().unwrap();
         let path = req.url.path().to_string();
         let method = req.method.to_string();
-        s.calls.push((method.clone(), path.clone()));
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        s.calls.push((method.clone(), path.clone(), body.clone()));
         let delay = s.latency;
         let json = |status: u16, body: Value| {
             ResponseTemplate::new(status)
@@ -82,7 +84,6 @@ impl Respond for Responder {
                 json(401, envelope(1800, "user hasn't authenticated"))
             };
         }
-        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let str_of = |k: &str| body[k].as_str().unwrap_or_default().to_string();
         let db = {
             let d = str_of("dbName");
@@ -262,7 +263,6 @@ impl Respond for Responder {
     }
 }
 
-#[allow(dead_code)] // each test binary uses a part of it
 impl ZillizFake {
     pub async fn start(token: &str) -> ZillizFake {
         let server = MockServer::start().await;
@@ -375,8 +375,20 @@ impl ZillizFake {
             .unwrap()
             .calls
             .iter()
-            .filter(|(m, p)| m == method && p == path)
+            .filter(|(m, p, _)| m == method && p == path)
             .count()
+    }
+
+    /// The JSON bodies of the calls with this method and path, in order.
+    pub fn call_bodies(&self, method: &str, path: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|(m, p, _)| m == method && p == path)
+            .map(|(_, _, b)| b.clone())
+            .collect()
     }
 
     pub fn total_calls(&self) -> usize {
@@ -384,6 +396,12 @@ impl ZillizFake {
     }
 
     pub fn all_calls(&self) -> Vec<(String, String)> {
-        self.state.lock().unwrap().calls.clone()
+        self.state
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .map(|(m, p, _)| (m.clone(), p.clone()))
+            .collect()
     }
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Provision a Python venv holding the PyPI `milvus` package: a real Milvus 2.3.5 standalone
-# server (REST v1 only) used by tests/milvus_v1.rs. Shared by the test fixture
-# (tests/support/milvus.rs) and .ci/run, so both use the same directory.
+# server (REST v1 only) used by tests/milvus_v1.rs, tests/e2e.rs and the demo. Shared by the
+# fixture (devkit/src/milvus.rs) and .ci/run, so both use the same directory.
 #
-#   bash tests/support/provision-milvus.sh VENV_DIR
+#   bash devkit/scripts/provision-milvus.sh VENV_DIR
 #
 # Exit status: 0 = VENV_DIR/bin/milvus-server is ready; 2 = python3, venv or PyPI is not
 # available (the caller decides between skip and fail); anything else = a real failure.

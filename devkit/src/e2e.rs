@@ -1,10 +1,14 @@
 //! End-to-end harness: the project's test Kubernetes API server (in process), the real
 //! `zilliz-operator` binary as a subprocess with a kubeconfig, and kubectl.
+//!
+//! The operator binary is a parameter of [`Cluster::start_operator`]: the operator's own
+//! integration tests pass `env!("CARGO_BIN_EXE_zilliz-operator")`, the demo finds it next to
+//! itself.
 
 use kube_test_server::TestServer;
 use serde_json::Value;
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Stdio,
     sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
@@ -42,6 +46,13 @@ pub struct Out {
 impl Cluster {
     /// A test API server with the CRDs installed.
     pub async fn start() -> Cluster {
+        let c = Cluster::start_empty().await;
+        c.install_crds().await;
+        c
+    }
+
+    /// A test API server and its kubeconfig (in a fresh temporary directory), no CRDs yet.
+    pub async fn start_empty() -> Cluster {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let server = TestServer::start()
             .await
@@ -54,16 +65,22 @@ impl Cluster {
         std::fs::create_dir_all(&dir).unwrap();
         let kubeconfig = dir.join("kubeconfig");
         server.write_kubeconfig(&kubeconfig).unwrap();
-        let c = Cluster {
+        Cluster {
             server,
             operator_log: dir.join("operator.log"),
             dir,
             kubeconfig,
             operator: None,
-        };
-        let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/");
-        c.kubectl_ok(&["apply", "-f", crds]).await;
-        c.kubectl_ok(&[
+        }
+    }
+
+    /// `kubectl apply -f crds/` and wait until the four CRDs are established; answers the
+    /// output of the apply.
+    pub async fn install_crds(&self) -> String {
+        let crds = crate::workspace_root().join("crds");
+        let crds = format!("{}/", crds.display());
+        let applied = self.kubectl_ok(&["apply", "-f", &crds]).await;
+        self.kubectl_ok(&[
             "wait",
             "--for",
             "condition=established",
@@ -74,7 +91,7 @@ impl Cluster {
             "crd/zillizindexes.zilliz.io",
         ])
         .await;
-        c
+        applied
     }
 
     pub async fn kubectl_in(&self, args: &[&str], stdin: Option<&str>) -> Out {
@@ -137,10 +154,11 @@ impl Cluster {
         serde_json::from_str(&text).expect("kubectl -o json")
     }
 
-    /// Starts the operator binary with fast retries; extra flags override.
-    pub async fn start_operator(&mut self, extra: &[&str]) {
+    /// Starts the operator binary `bin` (`zilliz-operator`) with fast retries; extra flags
+    /// override.
+    pub async fn start_operator(&mut self, bin: &Path, extra: &[&str]) {
         let log = std::fs::File::create(&self.operator_log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_zilliz-operator"))
+        let child = Command::new(bin)
             .arg("run")
             .args([
                 "--metrics-addr",
@@ -164,7 +182,7 @@ impl Cluster {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .expect("start zilliz-operator");
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
         self.operator = Some(child);
     }
 
@@ -172,18 +190,19 @@ impl Cluster {
         self.operator.as_ref().and_then(|c| c.id())
     }
 
-    /// Stops the operator with SIGTERM and waits for it.
-    pub async fn stop_operator(&mut self) {
-        if let Some(mut child) = self.operator.take() {
-            if let Some(pid) = child.id() {
-                let _ = std::process::Command::new("kill")
-                    .arg("-TERM")
-                    .arg(pid.to_string())
-                    .status();
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-            let _ = child.kill().await;
+    /// Stops the operator with SIGTERM and waits for it (10 s, then SIGKILL); answers its exit
+    /// status when it stopped on the SIGTERM.
+    pub async fn stop_operator(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.operator.take()?;
+        if let Some(pid) = child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
         }
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+        let _ = child.kill().await;
+        status.ok().and_then(Result::ok)
     }
 
     pub fn log(&self) -> String {

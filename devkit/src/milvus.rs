@@ -1,7 +1,7 @@
-//! Test fixture: a real Milvus 2.3.5 standalone server (PyPI `milvus`, REST v1 only).
+//! Fixture: a real Milvus 2.3.5 standalone server (PyPI `milvus`, REST v1 only).
 //!
 //! * Finds `milvus-server`: env `MILVUS_SERVER`, else `<repo>/target/milvus-venv/bin/milvus-server`;
-//!   when that is missing it runs `tests/support/provision-milvus.sh` (a venv plus
+//!   when that is missing it runs `devkit/scripts/provision-milvus.sh` (a venv plus
 //!   `pip install milvus==2.3.5`, under a file lock so parallel test binaries do not race).
 //!   When python3, venv or PyPI is unavailable: panics if env `CI` is set, otherwise the test is
 //!   skipped with a loud message on stderr ([`Milvus::start`] answers `None`).
@@ -71,8 +71,16 @@ wait -n "$server" "$watcher"
 if kill -0 "$server" 2>/dev/null; then stop 0; else stop 3; fi
 "#;
 
+/// The workspace root (`devkit/..`): `target/milvus-venv` lives there.
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::workspace_root()
+}
+
+/// `devkit/scripts/<name>`: the provisioning script and the launcher.
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
 }
 
 fn in_ci() -> bool {
@@ -97,6 +105,25 @@ fn unavailable(why: &str) -> Option<PathBuf> {
     None
 }
 
+/// `<repo>/target/milvus-venv`: where `provision-milvus.sh` installs the server.
+pub fn venv_dir() -> PathBuf {
+    repo().join("target").join("milvus-venv")
+}
+
+/// Whether a server can start without provisioning first (env `MILVUS_SERVER` set, or the venv
+/// complete with its unpacked binaries).
+pub fn is_provisioned() -> bool {
+    if std::env::var_os("MILVUS_SERVER").is_some_and(|p| !p.is_empty()) {
+        return true;
+    }
+    let venv = venv_dir();
+    venv.join("bin").join("milvus-server").is_file()
+        && venv
+            .join(format!(".provisioned-milvus-{MILVUS_VERSION}"))
+            .is_file()
+        && venv.join("milvus-home/bin/milvus").is_file()
+}
+
 /// `milvus-server`, provisioned once per process (and once per machine thanks to the lock).
 fn milvus_server() -> Option<PathBuf> {
     static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
@@ -109,17 +136,12 @@ fn find_or_provision() -> Option<PathBuf> {
         assert!(p.is_file(), "MILVUS_SERVER={} does not exist", p.display());
         return Some(p);
     }
-    let venv = repo().join("target").join("milvus-venv");
+    let venv = venv_dir();
     let exe = venv.join("bin").join("milvus-server");
-    let ready = exe.is_file()
-        && venv
-            .join(format!(".provisioned-milvus-{MILVUS_VERSION}"))
-            .is_file()
-        && venv.join("milvus-home/bin/milvus").is_file();
-    if ready {
+    if is_provisioned() {
         return Some(exe);
     }
-    let script = repo().join("tests/support/provision-milvus.sh");
+    let script = script("provision-milvus.sh");
     eprintln!(
         "milvus fixture: {} is not ready; running {} (python3 -m venv + pip install milvus=={MILVUS_VERSION})",
         venv.display(),
@@ -261,7 +283,7 @@ impl Milvus {
                 .collect(),
         )
         .to_string();
-        let launcher = repo().join("tests/support/milvus_launch.py");
+        let launcher = script("milvus_launch.py");
         let started = Instant::now();
         let guard = Command::new("bash")
             .arg("-c")
