@@ -14,6 +14,7 @@ use crate::{
     metrics::{KindLabel, KindResult, Metrics, RetryLabels},
     resolve::{Managed, ResolveError, resolve},
     secrets,
+    stores::{Stores, owner_order},
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -69,6 +70,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive failed observations per object uid (drops count in `status.deletion`).
     failures: Mutex<HashMap<String, u32>>,
+    /// The caches of the four kinds (who else names the same external resource).
+    stores: Option<Stores>,
     /// Tells the Secret janitor that an object naming these Secrets is letting go.
     released: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<PartialObjectMeta<Secret>>>>,
 }
@@ -89,7 +92,28 @@ impl Context {
             metrics,
             failures: Mutex::new(HashMap::new()),
             released: None,
+            stores: None,
         }
+    }
+
+    /// Connects the caches, so that objects naming the same external resource are detected.
+    pub fn with_stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
+        self
+    }
+
+    /// Other objects naming the same external resource, and the oldest of all (the owner).
+    fn sharing<K: Managed>(&self, obj: &K) -> Option<Sharing<K>> {
+        let others = self.stores.as_ref()?.sharers(obj);
+        if others.is_empty() {
+            return None;
+        }
+        let owner = others
+            .iter()
+            .min_by_key(|o| owner_order(o.as_ref()))
+            .filter(|o| owner_order(o.as_ref()) < owner_order(obj))
+            .cloned();
+        Some(Sharing { others, owner })
     }
 
     /// Connects the Secret janitor, told when an object lets go of its Secrets.
@@ -123,6 +147,17 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner())
             .remove(uid);
     }
+}
+
+/// Objects of the same kind that name the same external resource as this one.
+struct Sharing<K> {
+    others: Vec<Arc<K>>,
+    /// The oldest of them, if it is older than this object: it manages the resource.
+    owner: Option<Arc<K>>,
+}
+
+fn describe<K: Managed>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
 /// Reconcile errors. Each knows its requeue delay and its bounded category (metric label and
@@ -346,6 +381,39 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         AwaitChange,
     }
 
+    // Never two managers for one external resource: the younger object reports Conflict.
+    if let Some(Sharing {
+        owner: Some(owner), ..
+    }) = ctx.sharing(obj)
+    {
+        let message = format!(
+            "{} already manages the same {} {:?}; this object will not drop it while that one exists",
+            describe(owner.as_ref()),
+            K::LABEL,
+            obj.external_name()
+        );
+        set_condition(
+            &mut status,
+            "Ready",
+            false,
+            "Conflict",
+            &message,
+            generation,
+        );
+        set_condition(
+            &mut status,
+            "Synced",
+            false,
+            "Conflict",
+            &message,
+            generation,
+        );
+        patch_status(&ctx.client, obj, &status).await?;
+        return Ok(Action::requeue(backoff::jittered(
+            ctx.settings.resync.min(Duration::from_secs(60)),
+        )));
+    }
+
     let next = match resolve(obj, &ctx.client, &ctx.http).await {
         Err(ResolveError::Kube(e)) => return Err(Error::Kube(e)),
         Err(e) => {
@@ -529,6 +597,26 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         )
         .await;
         return Ok(Action::await_change());
+    }
+
+    // Never drop what someone else still uses: another live object naming the same resource
+    // keeps it, and so does an older one that will drop it itself.
+    if let Some(sharing) = ctx.sharing(obj) {
+        let keeper = sharing
+            .others
+            .iter()
+            .find(|o| o.meta().deletion_timestamp.is_none())
+            .or(sharing.owner.as_ref());
+        if let Some(keeper) = keeper {
+            let note = format!(
+                "{} {name:?} was not dropped: {} still names it",
+                K::LABEL,
+                describe(keeper.as_ref())
+            );
+            info!(%note, "shared resource kept");
+            publish(ctx, obj, EventType::Normal, "KeptShared", "Delete", note).await;
+            return Ok(Action::await_change());
+        }
     }
 
     let previous = obj

@@ -16,3 +16,4 @@ pub mod leader;
 #[cfg(test)]
 mod reconcile_tests;
 pub mod secrets;
+pub mod stores;

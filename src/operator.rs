@@ -6,10 +6,11 @@ use crate::{
     crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
     metrics::{KindLabel, Metrics},
     resolve::Managed,
-    secrets::{self, Janitor, Users},
+    secrets::{self, Janitor},
+    stores::Stores,
 };
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
-use futures::{FutureExt, StreamExt, future::BoxFuture};
+use futures::{FutureExt, StreamExt, TryStreamExt, future::BoxFuture};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, ResourceExt,
@@ -169,6 +170,23 @@ pub async fn serve_health(
     Ok(bound)
 }
 
+/// Readiness: every kind's watch has delivered its initial list. (Not `Store::wait_until_ready`:
+/// its one-shot wakes a single waiter, and the controller's runner is already waiting on it.)
+struct Synced {
+    kinds: std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
+    health: Arc<Health>,
+}
+
+impl Synced {
+    fn kind_synced(&self, kind: &'static str) {
+        let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+        if kinds.insert(kind) && kinds.len() == 4 {
+            self.health.set_ready(true);
+            info!("watches synced; ready");
+        }
+    }
+}
+
 /// Objects being deleted in a store: count, and the age in seconds of the oldest.
 fn pending_probe<K: Managed>(
     store: Store<K>,
@@ -200,7 +218,7 @@ pub fn trigger_hash<K: Managed>(obj: &K) -> Option<u64> {
 }
 
 /// Builds one controller: its own objects, plus Secrets that they read.
-fn controller<K: Managed>(client: &Client, opts: &Options) -> Controller<K> {
+fn controller<K: Managed>(client: &Client, opts: &Options, synced: Arc<Synced>) -> Controller<K> {
     let api = api_for::<K>(client, &opts.namespace);
     let (store, writer) = reflector::store();
     // Reconcile on spec changes (generation), finalizer changes and the deletion mark — not on
@@ -209,6 +227,11 @@ fn controller<K: Managed>(client: &Client, opts: &Options) -> Controller<K> {
     let triggers = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                synced.kind_synced(K::LABEL);
+            }
+        })
         .applied_objects()
         .predicate_filter(trigger_hash::<K>, PredicateConfig::default());
     let controller = Controller::for_stream(triggers, store.clone())
@@ -271,6 +294,27 @@ pub async fn run(
     let metrics = health.metrics().clone();
     let http = HttpClient::new(opts.request_timeout, opts.ca_bundle.as_deref())?
         .with_observer(metrics.clone());
+    health.set_ready(false);
+    let synced = Arc::new(Synced {
+        kinds: Default::default(),
+        health: health.clone(),
+    });
+    let clusters = controller::<ZillizCluster>(&client, &opts, synced.clone());
+    let collections = controller::<ZillizCollection>(&client, &opts, synced.clone());
+    let partitions = controller::<ZillizPartition>(&client, &opts, synced.clone());
+    let indexes = controller::<ZillizIndex>(&client, &opts, synced);
+    let stores = (
+        clusters.store(),
+        collections.store(),
+        partitions.store(),
+        indexes.store(),
+    );
+    let caches = Stores {
+        clusters: stores.0.clone(),
+        collections: stores.1.clone(),
+        partitions: stores.2.clone(),
+        indexes: stores.3.clone(),
+    };
     let (released_tx, released_rx) = futures::channel::mpsc::unbounded();
     let ctx = Arc::new(
         Context::new(
@@ -280,19 +324,10 @@ pub async fn run(
             opts.settings.clone(),
             metrics,
         )
-        .with_janitor(released_tx),
+        .with_janitor(released_tx)
+        .with_stores(caches.clone()),
     );
 
-    let clusters = controller::<ZillizCluster>(&client, &opts);
-    let collections = controller::<ZillizCollection>(&client, &opts);
-    let partitions = controller::<ZillizPartition>(&client, &opts);
-    let indexes = controller::<ZillizIndex>(&client, &opts);
-    let stores = (
-        clusters.store(),
-        collections.store(),
-        partitions.store(),
-        indexes.store(),
-    );
     *health.pending.lock().unwrap_or_else(|p| p.into_inner()) = vec![
         pending_probe(stores.0.clone()),
         pending_probe(stores.1.clone()),
@@ -301,12 +336,7 @@ pub async fn run(
     ];
     let janitor = Arc::new(Janitor {
         client: client.clone(),
-        users: Users {
-            clusters: stores.0.clone(),
-            collections: stores.1.clone(),
-            partitions: stores.2.clone(),
-            indexes: stores.3.clone(),
-        },
+        users: caches,
     });
     let secret_meta: Api<PartialObjectMeta<Secret>> = match &opts.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -320,22 +350,6 @@ pub async fn run(
         })
         .run(secrets::reconcile, secrets::error_policy, janitor)
         .for_each(|_| futures::future::ready(()));
-
-    health.set_ready(false);
-    {
-        let health = health.clone();
-        tokio::spawn(async move {
-            let (a, b, c, d) = stores;
-            let _ = futures::join!(
-                a.wait_until_ready(),
-                b.wait_until_ready(),
-                c.wait_until_ready(),
-                d.wait_until_ready()
-            );
-            health.set_ready(true);
-            info!("watches synced; ready");
-        });
-    }
 
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "zilliz-operator started");
     futures::join!(

@@ -731,7 +731,8 @@ async fn ambiguous_80020_is_confirmed_before_the_finalizer_goes() {
 
 mod janitor {
     use super::*;
-    use crate::secrets::{IN_USE, Janitor, Users, reconcile as janitor_reconcile};
+    use crate::secrets::{IN_USE, Janitor, reconcile as janitor_reconcile};
+    use crate::stores::Stores;
     use k8s_openapi::api::core::v1::Secret;
     use kube::{
         api::PartialObjectMeta,
@@ -748,7 +749,7 @@ mod janitor {
         )
     }
 
-    fn users(collections: Vec<Value>) -> Users {
+    fn users(collections: Vec<Value>) -> Stores {
         let (clusters, _) = reflector::store();
         let (partitions, _) = reflector::store();
         let (indexes, _) = reflector::store();
@@ -756,7 +757,7 @@ mod janitor {
         for c in collections {
             writer.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(c).unwrap()));
         }
-        Users {
+        Stores {
             clusters,
             collections: reader,
             partitions,

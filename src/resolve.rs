@@ -4,6 +4,7 @@
 //! [`resolve`] reads what the address points to (referenced objects, the Secret) and builds a
 //! [`Target`] with a ready API client.
 
+use crate::stores::Stores;
 use crate::{
     api::{ControlPlane, DataPlane, Flavour, HttpClient, Token},
     crd::{
@@ -13,7 +14,7 @@ use crate::{
     },
 };
 use k8s_openapi::{NamespaceResourceScope, api::core::v1::Secret};
-use kube::{Api, Client, Resource, ResourceExt, api::ObjectMeta};
+use kube::{Api, Client, Resource, ResourceExt, api::ObjectMeta, runtime::reflector::Store};
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt::Debug;
 use url::Url;
@@ -88,6 +89,8 @@ pub trait Managed:
     fn secret_names(&self) -> Vec<&str>;
     /// Names of objects of ours this object refers to (clusters or collections).
     fn referenced_names(&self) -> Vec<&str>;
+    /// This kind's cache among the operator's stores.
+    fn cache(stores: &Stores) -> &Store<Self>;
 }
 
 fn parse_endpoint(raw: &str, what: &str) -> Result<Url, String> {
@@ -187,7 +190,7 @@ fn cluster_address(spec: &ZillizClusterSpec) -> Result<Address, String> {
     })
 }
 
-fn collection_loc_of(spec: &ZillizCollectionSpec) -> Result<CollectionLoc, String> {
+pub fn collection_loc_of(spec: &ZillizCollectionSpec) -> Result<CollectionLoc, String> {
     Ok(CollectionLoc {
         db: non_empty(&spec.db_name, "dbName")?,
         collection: non_empty(&spec.collection_name, "collectionName")?,
@@ -212,6 +215,9 @@ fn address_refs(addr: &CollectionAddress) -> Vec<&str> {
 }
 
 impl Managed for ZillizCluster {
+    fn cache(stores: &Stores) -> &Store<Self> {
+        &stores.clusters
+    }
     const LABEL: &'static str = "cluster";
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
@@ -234,6 +240,9 @@ impl Managed for ZillizCluster {
 }
 
 impl Managed for ZillizCollection {
+    fn cache(stores: &Stores) -> &Store<Self> {
+        &stores.collections
+    }
     const LABEL: &'static str = "collection";
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
@@ -264,6 +273,9 @@ impl Managed for ZillizCollection {
 }
 
 impl Managed for ZillizPartition {
+    fn cache(stores: &Stores) -> &Store<Self> {
+        &stores.partitions
+    }
     const LABEL: &'static str = "partition";
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
@@ -289,6 +301,9 @@ impl Managed for ZillizPartition {
 }
 
 impl Managed for ZillizIndex {
+    fn cache(stores: &Stores) -> &Store<Self> {
+        &stores.indexes
+    }
     const LABEL: &'static str = "index";
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy

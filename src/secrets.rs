@@ -7,15 +7,12 @@
 //! Secret already being deleted), and removed by the janitor below once no object of ours in
 //! that namespace names it any more.
 
-use crate::{
-    crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
-    resolve::Managed,
-};
+use crate::stores::Stores;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, ResourceExt,
     api::{ObjectMeta, PartialObjectMeta, Patch, PatchParams},
-    runtime::{controller::Action, reflector::Store},
+    runtime::controller::Action,
 };
 use serde_json::json;
 use std::{sync::Arc, time::Duration};
@@ -50,47 +47,10 @@ pub async fn guard(client: &Client, secret: &ObjectMeta) -> Result<bool, kube::E
     Ok(true)
 }
 
-/// The stores of the four kinds: who names which Secret.
-#[derive(Clone)]
-pub struct Users {
-    pub clusters: Store<ZillizCluster>,
-    pub collections: Store<ZillizCollection>,
-    pub partitions: Store<ZillizPartition>,
-    pub indexes: Store<ZillizIndex>,
-}
-
-fn users_in<K: Managed>(store: &Store<K>, ns: &str, name: &str) -> (usize, usize) {
-    let mut all = 0;
-    let mut deleting = 0;
-    for o in store.state() {
-        if o.namespace().as_deref() == Some(ns) && o.secret_names().contains(&name) {
-            all += 1;
-            if o.meta().deletion_timestamp.is_some() {
-                deleting += 1;
-            }
-        }
-    }
-    (all, deleting)
-}
-
-impl Users {
-    /// Objects naming the Secret, and how many of them are being deleted.
-    pub fn of(&self, ns: &str, name: &str) -> (usize, usize) {
-        [
-            users_in(&self.clusters, ns, name),
-            users_in(&self.collections, ns, name),
-            users_in(&self.partitions, ns, name),
-            users_in(&self.indexes, ns, name),
-        ]
-        .into_iter()
-        .fold((0, 0), |(a, d), (a2, d2)| (a + a2, d + d2))
-    }
-}
-
 /// Context of the janitor.
 pub struct Janitor {
     pub client: Client,
-    pub users: Users,
+    pub users: Stores,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +67,7 @@ pub async fn reconcile(
     };
     let ns = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
-    let (users, deleting) = ctx.users.of(&ns, &name);
+    let (users, deleting) = ctx.users.secret_users(&ns, &name);
     if users > 0 {
         // Deletions are seen by the janitor's own watch and by the stores in no fixed order:
         // while every user is on its way out, look again soon instead of waiting for a change.

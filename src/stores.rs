@@ -1,0 +1,123 @@
+//! The operator's caches of its four kinds, and the questions answered from them: who names a
+//! Secret, and who else names the same external resource.
+
+use crate::{
+    crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
+    resolve::{Address, CollectionLoc, CollectionSource, Host, Managed, collection_loc_of},
+};
+use kube::{
+    ResourceExt,
+    runtime::reflector::{ObjectRef, Store},
+};
+use std::sync::Arc;
+
+/// The reflector stores of the four kinds.
+#[derive(Clone)]
+pub struct Stores {
+    pub clusters: Store<ZillizCluster>,
+    pub collections: Store<ZillizCollection>,
+    pub partitions: Store<ZillizPartition>,
+    pub indexes: Store<ZillizIndex>,
+}
+
+fn secret_users_in<K: Managed>(store: &Store<K>, ns: &str, name: &str) -> (usize, usize) {
+    let mut all = 0;
+    let mut deleting = 0;
+    for o in store.state() {
+        if o.namespace().as_deref() == Some(ns) && o.secret_names().contains(&name) {
+            all += 1;
+            if o.meta().deletion_timestamp.is_some() {
+                deleting += 1;
+            }
+        }
+    }
+    (all, deleting)
+}
+
+/// Where a collection is, as a key that is equal for two specs naming the same collection.
+fn collection_key(loc: &CollectionLoc, ns: &str, stores: &Stores) -> Option<String> {
+    let host = match &loc.host {
+        Host::Connection { endpoint, .. } => endpoint.to_string(),
+        Host::ClusterRef(name) => {
+            let cluster = stores.clusters.get(&ObjectRef::new(name).within(ns))?;
+            match cluster.address().ok()? {
+                Address::Cluster {
+                    base, cluster_id, ..
+                } => format!("zilliz:{base}{cluster_id}"),
+                _ => return None,
+            }
+        }
+    };
+    Some(format!("{host}|{}|{}", loc.db, loc.collection))
+}
+
+fn source_key(source: &CollectionSource, ns: &str, stores: &Stores) -> Option<String> {
+    match source {
+        CollectionSource::Direct(loc) => collection_key(loc, ns, stores),
+        CollectionSource::Object(name) => {
+            let coll = stores.collections.get(&ObjectRef::new(name).within(ns))?;
+            collection_key(&collection_loc_of(&coll.spec).ok()?, ns, stores)
+        }
+    }
+}
+
+impl Stores {
+    /// Objects naming the Secret `ns/name`, and how many of them are being deleted.
+    pub fn secret_users(&self, ns: &str, name: &str) -> (usize, usize) {
+        [
+            secret_users_in(&self.clusters, ns, name),
+            secret_users_in(&self.collections, ns, name),
+            secret_users_in(&self.partitions, ns, name),
+            secret_users_in(&self.indexes, ns, name),
+        ]
+        .into_iter()
+        .fold((0, 0), |(a, d), (a2, d2)| (a + a2, d + d2))
+    }
+
+    /// A key equal for two objects that name the same external resource; `None` when it cannot
+    /// be told (invalid spec, referenced object not cached).
+    pub fn identity<K: Managed>(&self, obj: &K) -> Option<String> {
+        let ns = obj.namespace()?;
+        Some(match obj.address().ok()? {
+            Address::Cluster {
+                base, cluster_id, ..
+            } => format!("cluster|{base}{cluster_id}"),
+            Address::Collection(loc) => format!("collection|{}", collection_key(&loc, &ns, self)?),
+            Address::Partition {
+                collection,
+                partition,
+            } => format!(
+                "partition|{}|{partition}",
+                source_key(&collection, &ns, self)?
+            ),
+            Address::Index {
+                collection, index, ..
+            } => format!("index|{}|{index}", source_key(&collection, &ns, self)?),
+        })
+    }
+
+    /// The other objects of the same kind (any namespace) that name the same external resource.
+    pub fn sharers<K: Managed>(&self, obj: &K) -> Vec<Arc<K>> {
+        let Some(key) = self.identity(obj) else {
+            return Vec::new();
+        };
+        let uid = obj.uid();
+        K::cache(self)
+            .state()
+            .into_iter()
+            // cheap prefilter before computing identities
+            .filter(|o| o.external_name() == obj.external_name() && o.uid() != uid)
+            .filter(|o| self.identity(o.as_ref()).as_ref() == Some(&key))
+            .collect()
+    }
+}
+
+/// Which of several objects naming one external resource manages it: the oldest (then by
+/// namespace and name, so every replica agrees).
+pub fn owner_order<K: Managed>(obj: &K) -> (Option<jiff::Timestamp>, String, String) {
+    (
+        obj.meta().creation_timestamp.as_ref().map(|t| t.0),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any(),
+    )
+}

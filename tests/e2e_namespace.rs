@@ -1,0 +1,165 @@
+//! Deleting a namespace that holds all four kinds and their Secrets: the namespace goes, and
+//! every external resource is dropped (the Secrets outlive the drops that need them).
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use zilliz_devkit::{
+    e2e::{Cluster, kubectl_available, namespace_yaml, secret_yaml},
+    milvus,
+    zilliz_fake::ZillizFake,
+};
+
+const OPERATOR: &str = env!("CARGO_BIN_EXE_zilliz-operator");
+const TOKEN: &str = "ns-api-key-51d0";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_deletion_drops_everything_and_the_namespace_goes() {
+    if !kubectl_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubectl is required in CI"
+        );
+        eprintln!("SKIPPED: kubectl is not installed");
+        return;
+    }
+    let fake = ZillizFake::start(TOKEN).await;
+    fake.add_cluster("in01-ns");
+    fake.add_collection("default", "inside", false);
+    fake.add_collection("default", "standalone", false);
+    fake.add_partition("default", "standalone", "p1", true);
+    fake.add_index("default", "standalone", "i1");
+    let Some(milvus) = milvus::Milvus::start(false).await else {
+        return;
+    };
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/v1/vector/collections/create", milvus.base))
+        .json(&json!({"collectionName": "docs", "dimension": 4}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["code"], 200, "{created}");
+
+    let mut c = Cluster::start().await;
+    c.start_operator(std::path::Path::new(OPERATOR), &[]).await;
+    let ns = "teardown";
+    let fake_uri = fake.uri();
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "zilliz-credentials", "apiKey", TOKEN))
+        .await;
+    c.apply(&secret_yaml(
+        ns,
+        "milvus-credentials",
+        "token",
+        "root:Milvus",
+    ))
+    .await;
+    let conn = format!(
+        "connection: {{endpoint: \"{fake_uri}\", credentialsSecretRef: {{name: zilliz-credentials}}}}"
+    );
+    c.apply(&format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCluster
+metadata: {{name: analytics, namespace: {ns}}}
+spec:
+  clusterId: in01-ns
+  controlPlane: {{baseUrl: "{fake_uri}"}}
+  credentialsSecretRef: {{name: zilliz-credentials}}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: inside, namespace: {ns}}}
+spec:
+  collectionName: inside
+  clusterRef: {{name: analytics}}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: standalone, namespace: {ns}}}
+spec:
+  collectionName: standalone
+  {conn}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizPartition
+metadata: {{name: p1, namespace: {ns}}}
+spec:
+  partitionName: p1
+  collectionName: standalone
+  {conn}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizIndex
+metadata: {{name: i1, namespace: {ns}}}
+spec:
+  indexName: i1
+  collectionName: standalone
+  {conn}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: docs, namespace: {ns}}}
+spec:
+  collectionName: docs
+  apiVersion: v1
+  connection: {{endpoint: "{}", credentialsSecretRef: {{name: milvus-credentials, key: token}}}}
+"#,
+        milvus.base
+    ))
+    .await;
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "-n",
+        ns,
+        "zc/analytics",
+        "zcol/inside",
+        "zcol/standalone",
+        "zpart/p1",
+        "zidx/i1",
+        "zcol/docs",
+    ])
+    .await;
+    // the Secrets the objects name are marked in use
+    for secret in ["zilliz-credentials", "milvus-credentials"] {
+        let s = c.get_json(&["get", "secret", secret, "-n", ns]).await;
+        assert_eq!(
+            s["metadata"]["finalizers"],
+            json!(["zilliz.io/in-use"]),
+            "{secret}"
+        );
+    }
+
+    let started = Instant::now();
+    c.kubectl_ok(&["delete", "namespace", ns, "--wait=false"])
+        .await;
+    c.eventually("the namespace is gone", Duration::from_secs(90), || async {
+        !c.kubectl(&["get", "namespace", ns]).await.ok
+    })
+    .await;
+    eprintln!("namespace teardown took {:?}", started.elapsed());
+
+    assert_eq!(fake.cluster_status("in01-ns").as_deref(), Some("DELETED"));
+    assert_eq!(fake.calls("DELETE", "/v2/clusters/in01-ns/drop"), 1);
+    assert!(!fake.has_collection("default", "standalone"));
+    assert!(!fake.has_partition("default", "standalone", "p1"));
+    assert!(!fake.has_index("default", "standalone", "i1"));
+    let listed: Value = reqwest::get(format!("{}/v1/vector/collections", milvus.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !listed["data"].as_array().unwrap().contains(&json!("docs")),
+        "docs still on Milvus: {listed}"
+    );
+    // nothing hung: no Secret or object is left anywhere
+    let left = c
+        .get_json(&["get", "secrets,zc,zcol,zpart,zidx", "-A"])
+        .await;
+    assert_eq!(left["items"], json!([]), "left over: {left}");
+}
