@@ -625,6 +625,49 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         .unwrap_or_default();
     let accepted = previous.drop_accepted_time.is_some();
 
+    // A cluster waits for the objects that live in it, so that they drop first (their drops
+    // need the cluster; children never wait for parents, so no deletion order deadlocks).
+    if K::LABEL == "cluster"
+        && !accepted
+        && let Some(stores) = &ctx.stores
+    {
+        let dependents =
+            stores.cluster_dependents(&obj.namespace().unwrap_or_default(), &obj.name_any());
+        if !dependents.is_empty() {
+            let shown: Vec<&str> = dependents.iter().take(10).map(String::as_str).collect();
+            let more = dependents.len().saturating_sub(shown.len());
+            let message = format!(
+                "waiting for {} object(s) in this cluster to be deleted first: {}{}",
+                dependents.len(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+            let mut status = obj.zstatus().cloned().unwrap_or_default();
+            let mut deletion = previous.clone();
+            deletion.attempts = deletion.attempts.saturating_add(1);
+            let retry_in = ctx.settings.poll.delay(deletion.attempts - 1, None);
+            status.deletion = Some(deletion);
+            set_condition(
+                &mut status,
+                "Synced",
+                false,
+                "DependentsExist",
+                &message,
+                obj.meta().generation,
+            );
+            patch_status(&ctx.client, obj, &status).await?;
+            return Err(Error::Pending {
+                reason: "DependentsExist",
+                message,
+                retry_in,
+            });
+        }
+    }
+
     let outcome = match resolve(obj, &ctx.client, &ctx.http).await {
         Ok(resolved) => external::drop(&resolved.target, accepted)
             .await

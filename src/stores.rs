@@ -74,6 +74,54 @@ impl Stores {
         .fold((0, 0), |(a, d), (a2, d2)| (a + a2, d + d2))
     }
 
+    /// Objects of ours in `ns` that live in the ZillizCluster `cluster`: collections naming it,
+    /// and partitions and indexes naming it or a collection that does. `kind/name`, sorted.
+    pub fn cluster_dependents(&self, ns: &str, cluster: &str) -> Vec<String> {
+        let collections: Vec<Arc<ZillizCollection>> = self
+            .collections
+            .state()
+            .into_iter()
+            .filter(|c| c.namespace().as_deref() == Some(ns))
+            .filter(|c| {
+                c.spec
+                    .cluster_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == cluster)
+            })
+            .collect();
+        let names_cluster = |addr: &crate::crd::CollectionAddress| {
+            addr.cluster_ref.as_ref().is_some_and(|r| r.name == cluster)
+                || addr
+                    .collection_ref
+                    .as_ref()
+                    .is_some_and(|r| collections.iter().any(|c| c.name_any() == r.name))
+        };
+        let mut out: Vec<String> = collections
+            .iter()
+            .map(|c| format!("ZillizCollection/{}", c.name_any()))
+            .collect();
+        out.extend(
+            self.partitions
+                .state()
+                .into_iter()
+                .filter(|p| {
+                    p.namespace().as_deref() == Some(ns) && names_cluster(&p.spec.collection)
+                })
+                .map(|p| format!("ZillizPartition/{}", p.name_any())),
+        );
+        out.extend(
+            self.indexes
+                .state()
+                .into_iter()
+                .filter(|i| {
+                    i.namespace().as_deref() == Some(ns) && names_cluster(&i.spec.collection)
+                })
+                .map(|i| format!("ZillizIndex/{}", i.name_any())),
+        );
+        out.sort();
+        out
+    }
+
     /// A key equal for two objects that name the same external resource; `None` when it cannot
     /// be told (invalid spec, referenced object not cached).
     pub fn identity<K: Managed>(&self, obj: &K) -> Option<String> {

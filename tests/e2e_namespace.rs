@@ -163,3 +163,84 @@ spec:
         .await;
     assert_eq!(left["items"], json!([]), "left over: {left}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_waits_for_the_objects_that_live_in_it() {
+    if !kubectl_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubectl is required in CI"
+        );
+        eprintln!("SKIPPED: kubectl is not installed");
+        return;
+    }
+    let fake = ZillizFake::start(TOKEN).await;
+    fake.add_cluster("in01-parent");
+    fake.add_collection("default", "child", false);
+    let mut c = Cluster::start().await;
+    c.start_operator(std::path::Path::new(OPERATOR), &[]).await;
+    let ns = "parents";
+    let fake_uri = fake.uri();
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "zilliz-credentials", "apiKey", TOKEN))
+        .await;
+    c.apply(&format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCluster
+metadata: {{name: parent, namespace: {ns}}}
+spec:
+  clusterId: in01-parent
+  controlPlane: {{baseUrl: "{fake_uri}"}}
+  credentialsSecretRef: {{name: zilliz-credentials}}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: child, namespace: {ns}}}
+spec:
+  collectionName: child
+  clusterRef: {{name: parent}}
+"#
+    ))
+    .await;
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "-n",
+        ns,
+        "zc/parent",
+        "zcol/child",
+    ])
+    .await;
+
+    // the cluster first: it waits, naming what it waits for, and drops nothing yet
+    c.kubectl_ok(&["delete", "-n", ns, "zc/parent", "--wait=false"])
+        .await;
+    c.eventually("DependentsExist", Duration::from_secs(30), || async {
+        c.kubectl_ok(&["get", "-n", ns, "zc/parent"])
+            .await
+            .contains("DependentsExist")
+    })
+    .await;
+    let o = c.get_json(&["get", "-n", ns, "zc/parent"]).await;
+    let message = o["status"]["conditions"][1]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("ZillizCollection/child"), "{o}");
+    assert_eq!(fake.calls("DELETE", "/v2/clusters/in01-parent/drop"), 0);
+
+    // the collection goes (dropped through the cluster's data plane), then the cluster
+    c.kubectl_ok(&["delete", "-n", ns, "zcol/child", "--timeout=30s"])
+        .await;
+    assert!(!fake.has_collection("default", "child"));
+    c.kubectl_ok(&[
+        "wait",
+        "--for=delete",
+        "--timeout=30s",
+        "-n",
+        ns,
+        "zc/parent",
+    ])
+    .await;
+    assert_eq!(fake.calls("DELETE", "/v2/clusters/in01-parent/drop"), 1);
+}
