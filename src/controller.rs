@@ -740,7 +740,7 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             } else {
                 ctx.settings.backoff.slow()
             };
-            deletion.last_error = Some(failure.message());
+            deletion.last_error = Some(failure.message().chars().take(1024).collect());
             let warn_now = !retryable || reason == "DropBlocked";
             if warn_now && previous.last_error.as_deref() != Some(&failure.message()) {
                 let event_reason = if reason == "DropBlocked" {
