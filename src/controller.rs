@@ -309,6 +309,23 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
     let span = info_span!("reconcile", kind = K::LABEL, namespace = %ns, name = %obj.name_any());
     let started = Instant::now();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    // A deleted object is read afresh before anything is dropped: the cache may still hold an
+    // object whose drop already finished and whose finalizer is gone (a late trigger, such as a
+    // Secret change, queues it again), and dropping again would be a second call.
+    let obj = if obj.meta().deletion_timestamp.is_some()
+        && obj.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        match api.get_opt(&obj.name_any()).instrument(span.clone()).await {
+            Ok(Some(fresh)) if fresh.finalizers().iter().any(|f| f == FINALIZER) => Arc::new(fresh),
+            Ok(_) => {
+                debug!(parent: &span, "already let go: nothing to do");
+                return Ok(Action::await_change());
+            }
+            Err(e) => return Err(Error::Kube(e)),
+        }
+    } else {
+        obj
+    };
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Finalizer::Apply(o) => apply(o.as_ref(), &ctx).await,

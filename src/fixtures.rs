@@ -95,6 +95,13 @@ impl ApiServerVerifier {
         }
     }
 
+    /// The fresh read of a deleted object before its cleanup.
+    pub async fn serve_fresh_read(&mut self, obj: &Value) {
+        self.expect(Method::GET, &object_path(obj))
+            .await
+            .ok(obj.clone());
+    }
+
     /// GET of the Secret holding the token.
     pub async fn serve_secret(&mut self, name: &str) {
         self.expect(

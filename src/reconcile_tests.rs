@@ -173,6 +173,7 @@ async fn delete_drops_then_removes_the_finalizer() {
         true,
     );
     let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     let note = api.serve_event("Dropped").await;
     assert!(note.contains("default.books"), "{note}");
@@ -202,10 +203,34 @@ async fn v1_collection_already_gone_counts_as_dropped() {
         true,
     );
     let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     api.serve_event("AlreadyAbsent").await;
     api.serve_finalizer_removal(&obj).await;
     run.await.unwrap().unwrap();
+    fake.verify().await;
+}
+
+#[tokio::test]
+async fn a_stale_cached_deletion_is_not_dropped_again() {
+    // The cache can still hold a deleted object whose drop already finished (a late trigger
+    // queues it again); the fresh read says it is gone, so nothing is called.
+    let (ctx, mut api) = testcontext();
+    let fake = silent_fake().await;
+    let obj = object(
+        "ZillizCollection",
+        "books",
+        json!({"collectionName": "books", "connection": connection(&fake.uri())}),
+        true,
+        true,
+    );
+    let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&obj), ctx));
+    api.expect(Method::GET, &object_path(&obj)).await.respond(
+        StatusCode::NOT_FOUND,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+    );
+    assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
+    api.expect_silence().await;
     fake.verify().await;
 }
 
@@ -221,6 +246,7 @@ async fn orphan_makes_no_api_call() {
         true,
     );
     let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     let note = api.serve_event("Orphaned").await;
     assert!(note.contains("kept"), "{note}");
     api.serve_finalizer_removal(&obj).await;
@@ -251,6 +277,7 @@ async fn transient_error_writes_status_and_requeues_with_backoff() {
         true,
     );
     let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&obj), ctx.clone()));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     let status = api.serve_status_patch(&obj).await;
     let result = run.await.unwrap();
@@ -285,6 +312,7 @@ async fn transient_error_writes_status_and_requeues_with_backoff() {
     let mut again = obj.clone();
     again["status"] = status;
     let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&again), ctx.clone()));
+    api.serve_fresh_read(&again).await;
     api.serve_secret("creds").await;
     let status = api.serve_status_patch(&again).await;
     let err = run.await.unwrap().unwrap_err();
@@ -324,6 +352,7 @@ async fn terminal_error_is_drop_failed_with_a_warning_and_a_slow_retry() {
         typed_obj.clone(),
         ctx.clone(),
     ));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     let note = api.serve_event("DropFailed").await;
     assert!(note.contains("1800") && !note.contains(TOKEN), "{note}");
@@ -354,6 +383,7 @@ async fn missing_secret_is_credentials_unavailable_and_retried() {
         true,
     );
     let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.expect(
         Method::GET,
         &format!("/api/v1/namespaces/{NS}/secrets/creds"),
@@ -392,6 +422,7 @@ async fn invalid_spec_is_a_condition_and_stays_deletable() {
 
     let deleted = object("ZillizCollection", "books", spec, true, true);
     let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&deleted), ctx));
+    api.serve_fresh_read(&deleted).await;
     api.serve_event("NothingToDrop").await;
     api.serve_finalizer_removal(&deleted).await;
     run.await.unwrap().unwrap();
@@ -435,6 +466,7 @@ async fn partition_is_released_then_dropped() {
         true,
     );
     let run = tokio::spawn(reconcile::<ZillizPartition>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.expect(Method::GET, &object_path(&coll))
         .await
         .ok(coll.clone());
@@ -470,6 +502,7 @@ async fn partition_whose_collection_object_is_gone_counts_as_dropped() {
         true,
     );
     let run = tokio::spawn(reconcile::<ZillizPartition>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.expect(
         Method::GET,
         &format!("/apis/zilliz.io/v1alpha1/namespaces/{NS}/zillizcollections/books"),
@@ -525,6 +558,7 @@ async fn index_of_a_loaded_collection_is_blocked_not_released() {
         true,
     );
     let run = tokio::spawn(reconcile::<ZillizIndex>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     let note = api.serve_event("CollectionLoaded").await;
     assert!(note.contains("releaseCollectionBeforeDrop"), "{note}");
@@ -578,6 +612,7 @@ async fn index_with_release_allowed_releases_the_collection_then_drops() {
         true,
     );
     let run = tokio::spawn(reconcile::<ZillizIndex>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     let note = api.serve_event("Dropped").await;
     assert!(note.contains("released first"), "{note}");
@@ -641,6 +676,7 @@ async fn cluster_drop_waits_for_deleted() {
     // 1: the drop is accepted; the finalizer stays
     let obj = cluster(&fake.uri(), None);
     let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx.clone()));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     api.serve_event("DropAccepted").await;
     let status = api.serve_status_patch(&obj).await;
@@ -652,6 +688,7 @@ async fn cluster_drop_waits_for_deleted() {
     // 2: DELETING: keep polling, no second drop
     let obj = cluster(&fake.uri(), Some(status));
     let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx.clone()));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     let status = api.serve_status_patch(&obj).await;
     let (reason, message, _) = pending(run.await.unwrap());
@@ -661,6 +698,7 @@ async fn cluster_drop_waits_for_deleted() {
     // 3: DELETED: the finalizer goes
     let obj = cluster(&fake.uri(), Some(status));
     let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     api.serve_event("Dropped").await;
     api.serve_finalizer_removal(&obj).await;
@@ -690,6 +728,7 @@ async fn ambiguous_80020_is_confirmed_before_the_finalizer_goes() {
         .await;
     let obj = cluster(&fake.uri(), None);
     let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     api.serve_event("AlreadyAbsent").await;
     api.serve_finalizer_removal(&obj).await;
@@ -716,6 +755,7 @@ async fn ambiguous_80020_is_confirmed_before_the_finalizer_goes() {
         .await;
     let obj = cluster(&fake.uri(), None);
     let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     api.serve_event("DropFailed").await;
     let status = api.serve_status_patch(&obj).await;
