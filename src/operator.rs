@@ -218,9 +218,15 @@ pub fn trigger_hash<K: Managed>(obj: &K) -> Option<u64> {
 }
 
 /// Builds one controller: its own objects, plus Secrets that they read.
-fn controller<K: Managed>(client: &Client, opts: &Options, synced: Arc<Synced>) -> Controller<K> {
+fn controller<K: Managed>(
+    client: &Client,
+    opts: &Options,
+    synced: Arc<Synced>,
+    writer: reflector::store::Writer<K>,
+    stores: Stores,
+) -> Controller<K> {
     let api = api_for::<K>(client, &opts.namespace);
-    let (store, writer) = reflector::store();
+    let store = K::cache(&stores).clone();
     // Reconcile on spec changes (generation), finalizer changes and the deletion mark — not on
     // our own status writes, which would otherwise retrigger a failed drop at once and defeat
     // its backoff.
@@ -247,14 +253,12 @@ fn controller<K: Managed>(client: &Client, opts: &Options, synced: Arc<Synced>) 
         move |secret| {
             let ns = secret.namespace();
             let name = secret.name_any();
-            store
+            K::cache(&stores)
                 .state()
                 .into_iter()
                 .filter(|o| o.namespace() == ns)
-                // objects naming the Secret, and objects that take credentials from a reference
-                .filter(|o| {
-                    o.secret_names().contains(&name.as_str()) || !o.referenced_names().is_empty()
-                })
+                // objects that read this Secret, directly or through their cluster/collection
+                .filter(|o| stores.credential_secret(o.as_ref()).as_deref() == Some(name.as_str()))
                 .map(|o| ObjectRef::from_obj(o.as_ref()))
                 .collect::<Vec<_>>()
         },
@@ -299,22 +303,44 @@ pub async fn run(
         kinds: Default::default(),
         health: health.clone(),
     });
-    let clusters = controller::<ZillizCluster>(&client, &opts, synced.clone());
-    let collections = controller::<ZillizCollection>(&client, &opts, synced.clone());
-    let partitions = controller::<ZillizPartition>(&client, &opts, synced.clone());
-    let indexes = controller::<ZillizIndex>(&client, &opts, synced);
+    let (cluster_store, cluster_writer) = reflector::store();
+    let (collection_store, collection_writer) = reflector::store();
+    let (partition_store, partition_writer) = reflector::store();
+    let (index_store, index_writer) = reflector::store();
+    let caches = Stores {
+        clusters: cluster_store,
+        collections: collection_store,
+        partitions: partition_store,
+        indexes: index_store,
+    };
+    let clusters = controller(
+        &client,
+        &opts,
+        synced.clone(),
+        cluster_writer,
+        caches.clone(),
+    );
+    let collections = controller(
+        &client,
+        &opts,
+        synced.clone(),
+        collection_writer,
+        caches.clone(),
+    );
+    let partitions = controller(
+        &client,
+        &opts,
+        synced.clone(),
+        partition_writer,
+        caches.clone(),
+    );
+    let indexes = controller(&client, &opts, synced, index_writer, caches.clone());
     let stores = (
         clusters.store(),
         collections.store(),
         partitions.store(),
         indexes.store(),
     );
-    let caches = Stores {
-        clusters: stores.0.clone(),
-        collections: stores.1.clone(),
-        partitions: stores.2.clone(),
-        indexes: stores.3.clone(),
-    };
     let (released_tx, released_rx) = futures::channel::mpsc::unbounded();
     let ctx = Arc::new(
         Context::new(

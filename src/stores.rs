@@ -122,6 +122,34 @@ impl Stores {
         out
     }
 
+    /// The Secret an object reads its credentials from: its own, or its cluster's or
+    /// collection's. `None` when it cannot be told from the caches.
+    pub fn credential_secret<K: Managed>(&self, obj: &K) -> Option<String> {
+        let ns = obj.namespace()?;
+        let cluster_secret = |name: &str| {
+            self.clusters
+                .get(&ObjectRef::new(name).within(&ns))
+                .map(|c| c.spec.credentials_secret_ref.name.clone())
+        };
+        let loc_secret = |loc: &CollectionLoc| match &loc.host {
+            Host::Connection { secret, .. } => Some(secret.name.clone()),
+            Host::ClusterRef(name) => cluster_secret(name),
+        };
+        match obj.address().ok()? {
+            Address::Cluster { secret, .. } => Some(secret.name),
+            Address::Collection(loc) => loc_secret(&loc),
+            Address::Partition { collection, .. } | Address::Index { collection, .. } => {
+                match collection {
+                    CollectionSource::Direct(loc) => loc_secret(&loc),
+                    CollectionSource::Object(name) => {
+                        let coll = self.collections.get(&ObjectRef::new(&name).within(&ns))?;
+                        loc_secret(&collection_loc_of(&coll.spec).ok()?)
+                    }
+                }
+            }
+        }
+    }
+
     /// A key equal for two objects that name the same external resource; `None` when it cannot
     /// be told (invalid spec, referenced object not cached).
     pub fn identity<K: Managed>(&self, obj: &K) -> Option<String> {
