@@ -57,6 +57,21 @@ pub fn identity() -> String {
     format!("{base}-{:08x}", rand::random::<u32>())
 }
 
+/// The server-side-apply field manager of one candidate. kube-lease-manager takes an orphaned
+/// lease with a non-forced apply of `holderIdentity` and relies on the API server answering 409
+/// Conflict to the second of two racing candidates; that only happens when each candidate applies
+/// as its own field manager. One shared name would make the second apply silently win, and both
+/// candidates would believe they lead until the first one's next renewal.
+/// Field managers are limited to 128 characters: the identity's random suffix is kept.
+pub fn field_manager(identity: &str) -> String {
+    const PREFIX: &str = "zilliz-operator-";
+    const MAX: usize = 128;
+    let room = MAX - PREFIX.len();
+    let chars: Vec<char> = identity.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(room)..].iter().collect();
+    format!("{PREFIX}{tail}")
+}
+
 /// Waits until this candidate holds the lease. `None` when `shutdown` came first.
 pub async fn acquire(
     client: Client,
@@ -68,7 +83,7 @@ pub async fn acquire(
         .with_identity(&config.identity)
         .with_duration(config.duration.as_secs().max(2))
         .with_grace(config.grace.as_secs().max(1))
-        .with_field_manager("zilliz-operator-leader-election")
+        .with_field_manager(field_manager(&config.identity))
         .build()
         .await?;
     let (mut state, task) = manager.watch().await;
@@ -92,4 +107,26 @@ pub async fn acquire(
     }
     info!(identity = %config.identity, "acquired the leader lease");
     Ok(Some(Leadership { state, task }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_candidate_applies_as_its_own_field_manager() {
+        let a = field_manager("op-a-0000beef");
+        let b = field_manager("op-b-0000beef");
+        assert_ne!(a, b);
+        assert_eq!(a, "zilliz-operator-op-a-0000beef");
+        // same Pod name after a restart: the random suffix still tells them apart
+        assert_ne!(
+            field_manager("op-a-00000001"),
+            field_manager("op-a-00000002")
+        );
+        let long = format!("{}-deadbeef", "p".repeat(300));
+        let m = field_manager(&long);
+        assert_eq!(m.len(), 128);
+        assert!(m.ends_with("-deadbeef"));
+    }
 }

@@ -31,7 +31,7 @@ use std::{
     time::Duration,
 };
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// Runtime options of `zilliz-operator run`.
 #[derive(Clone, Debug)]
@@ -265,22 +265,45 @@ fn controller<K: Managed>(
     )
 }
 
+/// How long in-flight reconciles may take to finish after a shutdown signal; a drop cut short
+/// after that is retried by the next leader or start (drops are idempotent).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+/// Resolves once shutdown should stop waiting for a controller: at once when the signal comes
+/// before the caches have synced (a controller holds its runner until its cache is ready, and
+/// graceful shutdown stops the watch that would make it ready), else after [`SHUTDOWN_GRACE`].
+async fn forced_stop(mut shutdown: watch::Receiver<bool>, health: Arc<Health>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+    if health.ready.load(Ordering::Relaxed) {
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        warn!("reconciles still running after the shutdown grace period; stopping them");
+    }
+}
+
 fn run_controller<K: Managed>(
     controller: Controller<K>,
     ctx: Arc<Context>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    health: Arc<Health>,
 ) -> BoxFuture<'static, ()> {
-    controller
+    let mut graceful = shutdown.clone();
+    let run = controller
         .graceful_shutdown_on(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
+            let _ = graceful.wait_for(|stop| *stop).await;
         })
         .run(
             controller::reconcile::<K>,
             controller::error_policy::<K>,
             ctx,
         )
-        .for_each(|_| futures::future::ready(()))
-        .boxed()
+        .for_each(|_| futures::future::ready(()));
+    async move {
+        tokio::select! {
+            _ = run => {}
+            _ = forced_stop(shutdown, health) => {}
+        }
+    }
+    .boxed()
 }
 
 /// Runs until `shutdown` turns true; in-flight reconciles finish first.
@@ -376,14 +399,21 @@ pub async fn run(
         })
         .run(secrets::reconcile, secrets::error_policy, janitor)
         .for_each(|_| futures::future::ready(()));
+    let janitor_stopped = forced_stop(shutdown.clone(), health.clone());
+    let janitor_run = async move {
+        tokio::select! {
+            _ = janitor_run => {}
+            _ = janitor_stopped => {}
+        }
+    };
 
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "zilliz-operator started");
     futures::join!(
         janitor_run,
-        run_controller(clusters, ctx.clone(), shutdown.clone()),
-        run_controller(collections, ctx.clone(), shutdown.clone()),
-        run_controller(partitions, ctx.clone(), shutdown.clone()),
-        run_controller(indexes, ctx.clone(), shutdown.clone()),
+        run_controller(clusters, ctx.clone(), shutdown.clone(), health.clone()),
+        run_controller(collections, ctx.clone(), shutdown.clone(), health.clone()),
+        run_controller(partitions, ctx.clone(), shutdown.clone(), health.clone()),
+        run_controller(indexes, ctx.clone(), shutdown.clone(), health.clone()),
     );
     info!("controllers stopped");
     Ok(())
