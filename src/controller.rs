@@ -257,6 +257,21 @@ fn set_condition(
     status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
 }
 
+/// Records an observation: `Ready` from what was found, `Synced` true unless `failed` says why
+/// the reconcile did not work.
+fn observed(
+    status: &mut ZillizStatus,
+    generation: Option<i64>,
+    (ready, reason, message): (bool, &str, &str),
+    failed: Option<(&str, &str)>,
+) {
+    set_condition(status, "Ready", ready, reason, message, generation);
+    match failed {
+        None => set_condition(status, "Synced", true, "ReconcileSuccess", "", generation),
+        Some((why, message)) => set_condition(status, "Synced", false, why, message, generation),
+    }
+}
+
 /// Writes the status by server-side apply, only when it changed.
 async fn patch_status<K: Managed>(
     client: &Client,
@@ -409,21 +424,12 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             K::LABEL,
             obj.external_name()
         );
-        set_condition(
+        let failed = Some(("Conflict", message.as_str()));
+        observed(
             &mut status,
-            "Ready",
-            false,
-            "Conflict",
-            &message,
             generation,
-        );
-        set_condition(
-            &mut status,
-            "Synced",
-            false,
-            "Conflict",
-            &message,
-            generation,
+            (false, "Conflict", &message),
+            failed,
         );
         patch_status(&ctx.client, obj, &status).await?;
         return Ok(Action::requeue(backoff::jittered(
@@ -447,20 +453,9 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                 ResolveError::Kube(_) => ("KubeApi", Next::Backoff(None)),
             };
             let message = e.to_string();
-            set_condition(&mut status, "Ready", false, reason, &message, generation);
-            let synced_ok = matches!(next, Next::Resync);
-            set_condition(
-                &mut status,
-                "Synced",
-                synced_ok,
-                if synced_ok {
-                    "ReconcileSuccess"
-                } else {
-                    reason
-                },
-                &message,
-                generation,
-            );
+            // a gone parent is a successful observation; the rest failed to observe
+            let failed = (!matches!(next, Next::Resync)).then_some((reason, message.as_str()));
+            observed(&mut status, generation, (false, reason, &message), failed);
             next
         }
         Ok(resolved) => {
@@ -482,15 +477,7 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                     } else {
                         "ClusterNotRunning"
                     };
-                    set_condition(&mut status, "Ready", usable, reason, &detail, generation);
-                    set_condition(
-                        &mut status,
-                        "Synced",
-                        true,
-                        "ReconcileSuccess",
-                        "",
-                        generation,
-                    );
+                    observed(&mut status, generation, (usable, reason, &detail), None);
                     if cluster_status.is_some() {
                         status.endpoint = endpoint;
                         status.cluster_status = cluster_status;
@@ -498,15 +485,7 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                     if usable { Next::Resync } else { Next::Soon }
                 }
                 Ok(Observed::Absent { detail }) => {
-                    set_condition(&mut status, "Ready", false, "NotFound", &detail, generation);
-                    set_condition(
-                        &mut status,
-                        "Synced",
-                        true,
-                        "ReconcileSuccess",
-                        "",
-                        generation,
-                    );
+                    observed(&mut status, generation, (false, "NotFound", &detail), None);
                     if status.cluster_status.is_some() {
                         status.cluster_status = Some("DELETED".into());
                     }
@@ -515,8 +494,8 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                 Err(e) => {
                     let reason = observe_reason(&e);
                     let message = e.to_string();
-                    set_condition(&mut status, "Ready", false, reason, &message, generation);
-                    set_condition(&mut status, "Synced", false, reason, &message, generation);
+                    let failed = Some((reason, message.as_str()));
+                    observed(&mut status, generation, (false, reason, &message), failed);
                     if e.class.is_retryable() {
                         Next::Backoff(e.retry_after)
                     } else {
