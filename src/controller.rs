@@ -9,7 +9,7 @@
 use crate::{
     api::{ApiError, ErrorClass, HttpClient},
     backoff::{self, Backoff},
-    crd::{Condition, DeletionPolicy, FINALIZER, ZillizStatus},
+    crd::{Condition, DeletionPolicy, DeletionStatus, FINALIZER, ZillizStatus},
     external::{self, DropOutcome, Observed},
     metrics::{KindLabel, KindResult, Metrics, RetryLabels},
     resolve::{Managed, ResolveError, resolve},
@@ -642,25 +642,10 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                     String::new()
                 }
             );
-            let mut status = obj.zstatus().cloned().unwrap_or_default();
             let mut deletion = previous.clone();
             deletion.attempts = deletion.attempts.saturating_add(1);
             let retry_in = ctx.settings.poll.delay(deletion.attempts - 1, None);
-            status.deletion = Some(deletion);
-            set_condition(
-                &mut status,
-                "Synced",
-                false,
-                "DependentsExist",
-                &message,
-                obj.meta().generation,
-            );
-            patch_status(&ctx.client, obj, &status).await?;
-            return Err(Error::Pending {
-                reason: "DependentsExist",
-                message,
-                retry_in,
-            });
+            return keep_finalizer(ctx, obj, deletion, "DependentsExist", message, retry_in).await;
         }
     }
 
@@ -690,8 +675,6 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         Err(e) => Err(Failure::Resolve(e)),
     };
 
-    let generation = obj.meta().generation;
-    let mut status = obj.zstatus().cloned().unwrap_or_default();
     let mut deletion = previous.clone();
     let stamp = now();
     deletion.attempts = deletion.attempts.saturating_add(1);
@@ -736,9 +719,10 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             } else {
                 ctx.settings.backoff.slow()
             };
-            deletion.last_error = Some(failure.message().chars().take(1024).collect());
+            let last_error: String = failure.message().chars().take(1024).collect();
+            // one Warning per distinct error, not one per retry
             let warn_now = !retryable || reason == "DropBlocked";
-            if warn_now && previous.last_error.as_deref() != Some(&failure.message()) {
+            if warn_now && previous.last_error.as_deref() != Some(last_error.as_str()) {
                 let event_reason = if reason == "DropBlocked" {
                     "CollectionLoaded"
                 } else {
@@ -754,11 +738,25 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                 )
                 .await;
             }
+            deletion.last_error = Some(last_error);
             warn!(reason, error = %message, ?delay, "drop did not finish");
             (reason, message, delay)
         }
     };
 
+    keep_finalizer(ctx, obj, deletion, reason, message, retry_in).await
+}
+
+/// The drop did not finish: record why and when the next attempt is due, and keep the
+/// finalizer (the error carries the requeue delay).
+async fn keep_finalizer<K: Managed>(
+    ctx: &Context,
+    obj: &K,
+    mut deletion: DeletionStatus,
+    reason: &'static str,
+    message: String,
+    retry_in: Duration,
+) -> Result<Action, Error> {
     ctx.metrics
         .drop_retries
         .get_or_create(&RetryLabels {
@@ -766,12 +764,21 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             reason,
         })
         .inc();
+    let stamp = now();
     let next = stamp
         .checked_add(jiff::SignedDuration::try_from(retry_in).unwrap_or_default())
         .unwrap_or(stamp);
     deletion.next_retry_time = Some(rfc3339(next));
+    let mut status = obj.zstatus().cloned().unwrap_or_default();
     status.deletion = Some(deletion);
-    set_condition(&mut status, "Synced", false, reason, &message, generation);
+    set_condition(
+        &mut status,
+        "Synced",
+        false,
+        reason,
+        &message,
+        obj.meta().generation,
+    );
     patch_status(&ctx.client, obj, &status).await?;
     Err(Error::Pending {
         reason,
