@@ -140,6 +140,14 @@ fn gv_hash(store: &Store, group: &str, version: &str) -> String {
     format!("{:016X}", h.finish())
 }
 
+/// `/openapi/v2`: a protobuf (gnostic `openapi_v2.Document`) Swagger 2.0
+/// document with no definitions: field 1 `swagger = "2.0"`. kubectl only
+/// reads v2 as protobuf; with it, kubectl's client-side validation and patch
+/// computation find no schema for any kind and skip it, as they do on a real
+/// server for kinds it does not know (so an unknown kind fails as "no matches
+/// for kind" instead of "failed to download openapi").
+pub const OPENAPI_V2_EMPTY: &[u8] = b"\x0a\x032.0";
+
 /// `/openapi/v3`: one entry per served group-version.
 ///
 /// kubectl 1.32 asks OpenAPI v3 whether a kind's PATCH accepts the

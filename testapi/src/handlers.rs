@@ -122,6 +122,14 @@ fn route(
         ["apis", g, v] => {
             get_only(discovery::resource_list(&*lock(app)?, g, v).ok_or_else(ApiError::no_route)?)
         }
+        ["openapi", "v2"] if method == Method::GET => Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )],
+            discovery::OPENAPI_V2_EMPTY,
+        )
+            .into_response()),
         ["openapi", "v3"] => get_only(discovery::openapi_v3_root(&*lock(app)?)),
         ["openapi", "v3", "api", "v1"] => {
             get_only(discovery::openapi_v3_gv(&*lock(app)?, "", "v1"))
@@ -480,6 +488,14 @@ fn do_patch(
                 }
             }
         }
+        PatchKind::Strategic if rt.custom => {
+            // kube-apiserver has no patch strategies for custom resources
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            ));
+        }
         PatchKind::Merge | PatchKind::Strategic => {
             let p: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("invalid merge patch: {e}")))?;
@@ -490,7 +506,9 @@ fn do_patch(
             if kind == PatchKind::Merge {
                 patch::merge(&mut c, &p);
             } else {
-                patch::strategic_merge(&mut c, &p);
+                patch::strategic_merge(&mut c, &p, &|path| {
+                    patch::builtin_list_strategy(group, &rt.plural, path)
+                });
             }
             c
         }
@@ -527,10 +545,32 @@ fn delete_options(q: &Query, body: &[u8]) -> ApiResult<(Option<String>, Option<S
     Ok((rv, uid, dry))
 }
 
+/// How long after a namespace starts terminating its contents are deleted.
+/// kube-controller-manager's namespace controller also acts asynchronously
+/// (after discovery, through a work queue), so clients deleting a namespace
+/// and then the objects in it (`kubectl delete -f`/`-k`) find them.
+pub const NAMESPACE_CONTROLLER_DELAY: Duration = Duration::from_secs(1);
+
+/// Run the namespace controller for `ns` after [`NAMESPACE_CONTROLLER_DELAY`].
+fn spawn_namespace_controller(app: &Arc<App>, ns: String) {
+    let app = Arc::downgrade(app);
+    tokio::spawn(async move {
+        tokio::time::sleep(NAMESPACE_CONTROLLER_DELAY).await;
+        if let Some(app) = app.upgrade()
+            && let Ok(mut store) = app.store.lock()
+        {
+            store.sweep_namespace(&ns);
+        }
+    });
+}
+
 fn do_delete(app: &Arc<App>, t: &Target<'_>, q: &Query, body: &[u8]) -> ApiResult<Response> {
     let (rv, uid, dry) = delete_options(q, body)?;
     let name = t.name.unwrap_or("");
     let d = lock(app)?.delete(&t.rt, t.ns, name, rv.as_deref(), uid.as_deref(), dry)?;
+    if t.rt.is_namespace() && !dry {
+        spawn_namespace_controller(app, name.to_string());
+    }
     if d.gone && !t.rt.custom && t.rt.plural != "namespaces" {
         let uid = d
             .object
@@ -566,6 +606,9 @@ fn do_delete_collection(app: &Arc<App>, t: &Target<'_>, q: &Query) -> ApiResult<
         let name = crate::store::name_of(&o).to_string();
         if let Ok(d) = store.delete(&t.rt, ns.as_deref(), &name, None, None, dry) {
             items.push(t.present(d.object));
+            if t.rt.is_namespace() && !dry {
+                spawn_namespace_controller(app, name);
+            }
         }
     }
     let rv = store.rv.to_string();

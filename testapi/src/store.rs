@@ -60,9 +60,17 @@ impl ResourceType {
         }
     }
 
-    /// Whether objects of this type carry `metadata.generation`.
+    /// Whether objects of this type carry `metadata.generation` (as in
+    /// kube-apiserver's registry strategies: CRs, CRDs, Deployments and
+    /// PodDisruptionBudgets here; Services, RBAC and core kinds have none).
     fn tracks_generation(&self) -> bool {
-        self.custom || self.plural == "customresourcedefinitions"
+        self.custom
+            || matches!(
+                (self.group.as_str(), self.plural.as_str()),
+                ("apiextensions.k8s.io", "customresourcedefinitions")
+                    | ("apps", "deployments")
+                    | ("policy", "poddisruptionbudgets")
+            )
     }
 
     /// The part of an object whose change bumps `metadata.generation`.
@@ -75,6 +83,15 @@ impl ResourceType {
                 }
             }
             o
+        } else if self.group == "apps" && self.plural == "deployments" {
+            // The Deployment strategy also bumps on annotation changes
+            // ("annotations are copied from deployments to their replica sets").
+            json!([
+                obj.get("spec").cloned().unwrap_or(Value::Null),
+                obj.pointer("/metadata/annotations")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            ])
         } else {
             obj.get("spec").cloned().unwrap_or(Value::Null)
         }
@@ -89,7 +106,8 @@ impl ResourceType {
         }
     }
 
-    fn is_namespace(&self) -> bool {
+    /// The core `namespaces` type.
+    pub fn is_namespace(&self) -> bool {
         self.group.is_empty() && self.plural == "namespaces"
     }
 
@@ -321,8 +339,39 @@ impl Store {
         );
         crd.has_status = true;
         crd.categories = vec!["api-extensions".into()];
+        let mut deploy =
+            ResourceType::builtin("apps", "v1", "deployments", "Deployment", true, &["deploy"]);
+        deploy.has_status = true;
+        deploy.categories = vec!["all".into()];
+        let mut svc = ResourceType::builtin("", "v1", "services", "Service", true, &["svc"]);
+        svc.has_status = true;
+        svc.categories = vec!["all".into()];
+        let mut pdb = ResourceType::builtin(
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            true,
+            &["pdb"],
+        );
+        pdb.has_status = true;
+        let rbac = "rbac.authorization.k8s.io";
         for t in [
             ns,
+            svc,
+            deploy,
+            pdb,
+            ResourceType::builtin(rbac, "v1", "roles", "Role", true, &[]),
+            ResourceType::builtin(rbac, "v1", "rolebindings", "RoleBinding", true, &[]),
+            ResourceType::builtin(rbac, "v1", "clusterroles", "ClusterRole", false, &[]),
+            ResourceType::builtin(
+                rbac,
+                "v1",
+                "clusterrolebindings",
+                "ClusterRoleBinding",
+                false,
+                &[],
+            ),
             ResourceType::builtin("", "v1", "secrets", "Secret", true, &[]),
             ResourceType::builtin("", "v1", "configmaps", "ConfigMap", true, &["cm"]),
             ResourceType::builtin("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"]),
@@ -901,7 +950,6 @@ impl Store {
     }
 
     fn delete_namespace(&mut self, rt: &ResourceType, key: ObjKey, obj: Value) -> Deleted {
-        let ns = key.3.clone();
         let mut current = obj.clone();
         if obj.pointer("/metadata/deletionTimestamp").is_none() {
             let rv = self.next_rv();
@@ -913,6 +961,33 @@ impl Store {
             self.objects.insert(key.clone(), current.clone());
             self.emit(rt, EventType::Modified, &current, Some(obj));
         }
+        // The contents are deleted later, by `sweep_namespace` (the namespace
+        // controller), as in Kubernetes: `kubectl delete -f` of a namespace and
+        // the objects in it succeeds for each object.
+        Deleted {
+            object: current,
+            gone: false,
+        }
+    }
+
+    /// The namespace controller's work for a terminating namespace: delete
+    /// its contents (honouring finalizers) and remove it once empty.
+    /// Does nothing unless `ns` is terminating.
+    pub fn sweep_namespace(&mut self, ns: &str) {
+        let key: ObjKey = (
+            String::new(),
+            "namespaces".to_string(),
+            String::new(),
+            ns.to_string(),
+        );
+        if self
+            .objects
+            .get(&key)
+            .is_none_or(|n| n.pointer("/metadata/deletionTimestamp").is_none())
+        {
+            return;
+        }
+        let ns = ns.to_string();
         let children: Vec<ObjKey> = self
             .objects
             .keys()
@@ -926,11 +1001,6 @@ impl Store {
             let _ = self.delete(&t, Some(&ns), &k.3, None, None, false);
         }
         self.maybe_finish_namespace(&ns);
-        let gone = !self.objects.contains_key(&key);
-        Deleted {
-            object: current,
-            gone,
-        }
     }
 }
 

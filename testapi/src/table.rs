@@ -8,7 +8,10 @@
 //! missing values are `null` cells, `date` cells are human-readable ages.
 //! Built-in types get the columns of kube-apiserver's printers (the cheap
 //! ones): namespaces `Status`, secrets `Type`/`Data`, configmaps `Data`,
-//! serviceaccounts `Secrets`, leases `Holder`, CRDs `Created At`.
+//! serviceaccounts `Secrets`, leases `Holder`, CRDs, roles and clusterroles
+//! `Created At`, and the full column sets of deployments, services,
+//! (cluster)rolebindings and poddisruptionbudgets (status-derived cells read
+//! whatever status was written: no controller fills it in).
 
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ResourceType, Store};
@@ -117,6 +120,8 @@ enum Cell {
     Str(&'static str),
     /// Number of entries of the maps/arrays at these JSON pointers.
     Count(&'static [&'static str]),
+    /// Computed by a printer function of kube-apiserver's internal printers.
+    Func(fn(&Value) -> Value),
     /// A CRD printer column.
     Path {
         path: Option<JsonPath>,
@@ -142,6 +147,299 @@ fn col(name: &str, ty: &str, format: &str, description: &str, cell: Cell) -> Col
     }
 }
 
+/// A `-o wide` column (priority 1).
+fn wide(name: &str, description: &str, cell: Cell) -> Column {
+    Column {
+        definition: def(name, "string", "", description, 1),
+        cell,
+    }
+}
+
+fn created_at_col() -> Column {
+    col(
+        "Created At",
+        "date",
+        "",
+        CREATED_DESCRIPTION,
+        Cell::CreatedAt,
+    )
+}
+
+fn str_at<'a>(obj: &'a Value, p: &str) -> Option<&'a str> {
+    obj.pointer(p).and_then(Value::as_str)
+}
+
+fn int_at(obj: &Value, p: &str) -> i64 {
+    obj.pointer(p).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// `labels.SelectorFromSet(m).String()`: `k=v` sorted by key, comma-joined.
+fn selector_string(m: Option<&Value>) -> Option<String> {
+    let m = m.and_then(Value::as_object).filter(|m| !m.is_empty())?;
+    let mut kv: Vec<String> = m
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    kv.sort();
+    Some(kv.join(","))
+}
+
+/// The names (or another string field) of a list's items, comma-joined.
+fn joined(obj: &Value, list: &str, field: &str) -> String {
+    obj.pointer(list)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i.get(field).and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// An `intstr.IntOrString` as printed (`N/A` when unset).
+fn int_or_string(v: Option<&Value>) -> Value {
+    match v {
+        Some(Value::String(s)) => json!(s),
+        Some(Value::Number(n)) => json!(n.to_string()),
+        _ => json!("N/A"),
+    }
+}
+
+fn deployment_ready(o: &Value) -> Value {
+    json!(format!(
+        "{}/{}",
+        int_at(o, "/status/readyReplicas"),
+        // spec.replicas defaults to 1
+        o.pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+    ))
+}
+
+fn service_ports(o: &Value) -> Value {
+    let ports: Vec<String> = o
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+                    let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+                    match p.get("nodePort").and_then(Value::as_i64) {
+                        Some(np) if np != 0 => format!("{port}:{np}/{proto}"),
+                        _ => format!("{port}/{proto}"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!(if ports.is_empty() {
+        "<none>".to_string()
+    } else {
+        ports.join(",")
+    })
+}
+
+/// `subjects` of a (Cluster)RoleBinding of one kind, as the wide columns print them.
+fn subjects(o: &Value, kind: &str) -> Value {
+    let names: Vec<String> = o
+        .pointer("/subjects")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|s| s.get("kind").and_then(Value::as_str) == Some(kind))
+                .map(|s| {
+                    let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+                    match s.get("namespace").and_then(Value::as_str) {
+                        Some(ns) if kind == "ServiceAccount" => format!("{ns}/{name}"),
+                        _ => name.to_string(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!(names.join(", "))
+}
+
+fn binding_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col(
+            "Role",
+            "string",
+            "",
+            "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error.",
+            Cell::Func(|o| {
+                json!(format!(
+                    "{}/{}",
+                    str_at(o, "/roleRef/kind").unwrap_or(""),
+                    str_at(o, "/roleRef/name").unwrap_or("")
+                ))
+            }),
+        ),
+        age_col(),
+        wide(
+            "Users",
+            "Users in the roleBinding",
+            Cell::Func(|o| subjects(o, "User")),
+        ),
+        wide(
+            "Groups",
+            "Groups in the roleBinding",
+            Cell::Func(|o| subjects(o, "Group")),
+        ),
+        wide(
+            "ServiceAccounts",
+            "ServiceAccounts in the roleBinding",
+            Cell::Func(|o| subjects(o, "ServiceAccount")),
+        ),
+    ]
+}
+
+fn deployment_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col(
+            "Ready",
+            "string",
+            "",
+            "Number of the pod with ready state",
+            Cell::Func(deployment_ready),
+        ),
+        col(
+            "Up-to-date",
+            "string",
+            "",
+            "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            Cell::Func(|o| json!(int_at(o, "/status/updatedReplicas"))),
+        ),
+        col(
+            "Available",
+            "string",
+            "",
+            "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            Cell::Func(|o| json!(int_at(o, "/status/availableReplicas"))),
+        ),
+        age_col(),
+        wide(
+            "Containers",
+            "Names of each container in the template.",
+            Cell::Func(|o| json!(joined(o, "/spec/template/spec/containers", "name"))),
+        ),
+        wide(
+            "Images",
+            "Images referenced by each container in the template.",
+            Cell::Func(|o| json!(joined(o, "/spec/template/spec/containers", "image"))),
+        ),
+        wide(
+            "Selector",
+            "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
+            Cell::Func(|o| {
+                json!(
+                    selector_string(o.pointer("/spec/selector/matchLabels"))
+                        .unwrap_or_else(|| "<none>".into())
+                )
+            }),
+        ),
+    ]
+}
+
+fn service_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col(
+            "Type",
+            "string",
+            "",
+            "type determines how the Service is exposed. Defaults to ClusterIP.",
+            // the apiserver defaults spec.type; this server stores objects as sent
+            Cell::Func(|o| json!(str_at(o, "/spec/type").unwrap_or("ClusterIP"))),
+        ),
+        col(
+            "Cluster-IP",
+            "string",
+            "",
+            "clusterIP is the IP address of the service and is usually assigned randomly.",
+            Cell::Func(|o| {
+                json!(
+                    str_at(o, "/spec/clusterIP")
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or("<none>")
+                )
+            }),
+        ),
+        col(
+            "External-IP",
+            "string",
+            "",
+            "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
+            Cell::Func(|o| {
+                let ips = o
+                    .pointer("/spec/externalIPs")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default();
+                json!(if ips.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    ips
+                })
+            }),
+        ),
+        col(
+            "Port(s)",
+            "string",
+            "",
+            "The list of ports that are exposed by this service.",
+            Cell::Func(service_ports),
+        ),
+        age_col(),
+        wide(
+            "Selector",
+            "Route service traffic to pods with label keys and values matching this selector.",
+            Cell::Func(|o| {
+                json!(
+                    selector_string(o.pointer("/spec/selector")).unwrap_or_else(|| "<none>".into())
+                )
+            }),
+        ),
+    ]
+}
+
+fn pdb_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col(
+            "Min Available",
+            "string",
+            "",
+            "The minimum number of pods that must be available.",
+            Cell::Func(|o| int_or_string(o.pointer("/spec/minAvailable"))),
+        ),
+        col(
+            "Max Unavailable",
+            "string",
+            "",
+            "The maximum number of pods that may be unavailable.",
+            Cell::Func(|o| int_or_string(o.pointer("/spec/maxUnavailable"))),
+        ),
+        col(
+            "Allowed Disruptions",
+            "integer",
+            "",
+            "Calculated number of pods that may be disrupted at this time.",
+            Cell::Func(|o| json!(int_at(o, "/status/disruptionsAllowed"))),
+        ),
+        age_col(),
+    ]
+}
+
 fn name_col() -> Column {
     col("Name", "string", "name", NAME_DESCRIPTION, Cell::Name)
 }
@@ -154,6 +452,18 @@ fn age_col() -> Column {
 pub fn columns(store: &Store, rt: &ResourceType, version: &str) -> Vec<Column> {
     if rt.custom {
         return crd_columns(store, rt, version);
+    }
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("apps", "deployments") => return deployment_columns(),
+        ("", "services") => return service_columns(),
+        ("policy", "poddisruptionbudgets") => return pdb_columns(),
+        ("rbac.authorization.k8s.io", "roles" | "clusterroles") => {
+            return vec![name_col(), created_at_col()];
+        }
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
+            return binding_columns();
+        }
+        _ => {}
     }
     let mut cols = vec![name_col()];
     match (rt.group.as_str(), rt.plural.as_str()) {
@@ -202,13 +512,7 @@ pub fn columns(store: &Store, rt: &ResourceType, version: &str) -> Vec<Column> {
             Cell::Str("/spec/holderIdentity"),
         )),
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
-            cols.push(col(
-                "Created At",
-                "date",
-                "",
-                CREATED_DESCRIPTION,
-                Cell::CreatedAt,
-            ));
+            cols.push(created_at_col());
             return cols;
         }
         _ => {}
@@ -295,6 +599,7 @@ fn cells(cols: &[Column], obj: &Value) -> Vec<Value> {
                     })
                     .sum::<usize>()
             ),
+            Cell::Func(f) => f(obj),
             Cell::Path { path, ty } => path
                 .as_ref()
                 .and_then(|p| p.eval(obj).into_iter().next())

@@ -485,3 +485,140 @@ async fn kubectl_server_side_printing() {
     let _ = watch.kill().await;
     env.done().await;
 }
+
+const BUILTINS: &str = "apiVersion: v1
+kind: Namespace
+metadata: {name: apps}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: reader}
+rules:
+- apiGroups: ['']
+  resources: [secrets]
+  verbs: [get]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: apps}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080, protocol: TCP}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: apps}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1
+        args: [serve]
+        env:
+        - {name: A, value: '1'}
+        - {name: B, value: '2'}
+        ports:
+        - {containerPort: 8080, name: http}
+";
+
+#[tokio::test]
+async fn kubectl_builtin_kinds() {
+    if !have_kubectl() {
+        return;
+    }
+    let env = Env::new("builtins").await;
+    let f = env.file("builtins.yaml", BUILTINS);
+    let out = env.ok(&["apply", "-f", &f]).await;
+    for o in [
+        "namespace/apps created",
+        "clusterrole.rbac.authorization.k8s.io/reader created",
+        "service/web created",
+        "deployment.apps/web created",
+    ] {
+        assert!(out.contains(o), "{out}");
+    }
+    let again = env.ok(&["apply", "-f", &f]).await;
+    assert_eq!(again.matches("unchanged").count(), 4, "{again}");
+
+    let out = env.ok(&["get", "deploy,svc,clusterrole", "-A"]).await;
+    let rows = rows(&out);
+    let find = |name: &str| {
+        rows.iter()
+            .find(|r| r.iter().any(|c| c == name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let deploy = find("deployment.apps/web");
+    assert_eq!(deploy[0], "apps", "{out}");
+    assert_eq!(
+        deploy[2], "0/2",
+        "READY (no controller fills the status): {out}"
+    );
+    let svc = find("service/web");
+    assert_eq!(svc[2], "ClusterIP", "{out}");
+    assert_eq!(svc[5], "80/TCP", "{out}");
+    assert!(
+        !find("clusterrole.rbac.authorization.k8s.io/reader").is_empty(),
+        "{out}"
+    );
+    let header = words(out.lines().next().unwrap_or(""));
+    for c in [
+        "NAMESPACE",
+        "NAME",
+        "READY",
+        "UP-TO-DATE",
+        "AVAILABLE",
+        "AGE",
+    ] {
+        assert!(header.contains(&c.to_string()), "{out}");
+    }
+    let wide = env.ok(&["get", "deploy", "-n", "apps", "-o", "wide"]).await;
+    assert!(
+        wide.contains("nginx:1") && wide.contains("app=web"),
+        "{wide}"
+    );
+    let short = env
+        .ok(&["get", "svc", "-n", "apps", "web", "-o", "name"])
+        .await;
+    assert_eq!(short.trim(), "service/web");
+    assert!(
+        env.ok(&["get", "all", "-n", "apps"])
+            .await
+            .contains("deployment.apps/web")
+    );
+
+    // a changed manifest: kubectl sends a strategic merge patch (computed from its
+    // built-in Go types: this server's OpenAPI has no schemas), which must merge the
+    // containers and env lists by name instead of replacing them
+    let changed = BUILTINS
+        .replace("replicas: 2", "replicas: 3")
+        .replace("{name: B, value: '2'}", "{name: C, value: '3'}");
+    let f2 = env.file("builtins2.yaml", &changed);
+    let out = env.ok(&["apply", "-f", &f2]).await;
+    assert!(out.contains("deployment.apps/web configured"), "{out}");
+    let d: serde_json::Value = serde_json::from_str(
+        &env.ok(&["get", "deploy", "web", "-n", "apps", "-o", "json"])
+            .await,
+    )
+    .expect("json");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(d["spec"]["replicas"], 3);
+    assert_eq!(c["image"], "nginx:1", "{d}");
+    assert_eq!(c["args"], serde_json::json!(["serve"]));
+    assert_eq!(
+        c["env"],
+        serde_json::json!([{"name": "A", "value": "1"}, {"name": "C", "value": "3"}])
+    );
+    assert_eq!(d["metadata"]["generation"], 2);
+
+    // deleting the namespace and then its objects works as on a real cluster
+    env.ok(&["delete", "-f", &f, "--wait=false"]).await;
+    env.ok(&["wait", "--for=delete", "namespace/apps", "--timeout=10s"])
+        .await;
+    env.done().await;
+}

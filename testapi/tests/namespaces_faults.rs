@@ -61,9 +61,13 @@ async fn namespace_termination() {
         t.status.and_then(|s| s.phase).as_deref(),
         Some("Terminating")
     );
-    assert_eq!(
-        code(&secrets.get("s").await.expect_err("secret deleted")),
-        404
+    // the contents go once the namespace controller ran (asynchronously, as in Kubernetes)
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            secrets.get("s").await.is_err_and(|e| code(&e) == 404)
+        })
+        .await,
+        "secret deleted by the namespace controller"
     );
     let held = cms.get("held").await.expect("held by finalizer");
     assert!(held.metadata.deletion_timestamp.is_some());
