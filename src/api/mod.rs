@@ -13,7 +13,7 @@ use reqwest::{
     header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER},
 };
 use serde_json::{Value, json};
-use std::{fmt, sync::Arc, time::Duration};
+use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 use url::Url;
 
 /// Largest answer body read; anything longer is cut (answers we need are a few hundred bytes).
@@ -89,12 +89,72 @@ pub trait CallObserver: Send + Sync {
     fn observe(&self, operation: &'static str, outcome: &'static str, elapsed: Duration);
 }
 
-/// Shared HTTP client: connection pool, timeout, TLS roots.
+/// Which API a call goes to: the control plane is rate limited per credential and endpoint,
+/// the data plane is concurrency limited per endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plane {
+    Control,
+    Data,
+}
+
+type KeyedLimiter = governor::RateLimiter<
+    String,
+    governor::state::keyed::HashMapStateStore<String>,
+    governor::clock::DefaultClock,
+>;
+
+/// Politeness limits shared by every call of one `HttpClient`.
+#[derive(Default)]
+struct Limits {
+    /// Requests per second per (control plane endpoint, credential).
+    control: Option<KeyedLimiter>,
+    /// Calls in flight per data plane endpoint.
+    data: Option<(
+        usize,
+        std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    )>,
+}
+
+impl Limits {
+    async fn admit(
+        &self,
+        plane: Plane,
+        url: &Url,
+        token: &Token,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let origin = url.origin().ascii_serialization();
+        match plane {
+            Plane::Control => {
+                if let Some(limiter) = &self.control {
+                    // the credential is part of the key as a hash: never kept in clear
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    std::hash::Hash::hash(&token.0, &mut h);
+                    let key = format!("{origin}|{:016x}", std::hash::Hasher::finish(&h));
+                    limiter.until_key_ready(&key).await;
+                }
+                None
+            }
+            Plane::Data => {
+                let (cap, slots) = self.data.as_ref()?;
+                let semaphore = slots
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(origin)
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(*cap)))
+                    .clone();
+                semaphore.acquire_owned().await.ok()
+            }
+        }
+    }
+}
+
+/// Shared HTTP client: connection pool, timeout, TLS roots, politeness limits.
 #[derive(Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
     timeout: Duration,
     observer: Option<Arc<dyn CallObserver>>,
+    limits: Arc<Limits>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -122,7 +182,23 @@ impl HttpClient {
             inner: builder.build()?,
             timeout,
             observer: None,
+            limits: Arc::default(),
         })
+    }
+
+    /// Limits the control plane to `per_second` requests per endpoint and credential (bursts
+    /// of the same size), and each data plane endpoint to `concurrency` calls in flight.
+    pub fn with_limits(
+        mut self,
+        per_second: Option<std::num::NonZeroU32>,
+        concurrency: Option<std::num::NonZeroUsize>,
+    ) -> Self {
+        self.limits = Arc::new(Limits {
+            control: per_second
+                .map(|r| governor::RateLimiter::hashmap(governor::Quota::per_second(r))),
+            data: concurrency.map(|c| (c.get(), std::sync::Mutex::new(HashMap::new()))),
+        });
+        self
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
@@ -137,12 +213,16 @@ impl HttpClient {
     async fn call(
         &self,
         operation: &'static str,
+        plane: Plane,
         method: Method,
         url: Url,
         token: &Token,
         body: Option<Value>,
         envelope: Envelope,
     ) -> Result<Value, ApiError> {
+        // Politeness first: wait for the control plane's token bucket, or for a free slot on the
+        // data plane endpoint (held until the answer is read).
+        let _slot = self.limits.admit(plane, &url, token).await;
         let started = std::time::Instant::now();
         let result = self
             .send(method, url, token, body, envelope)
@@ -291,6 +371,7 @@ impl ControlPlane {
         self.http
             .call(
                 "cluster.drop",
+                Plane::Control,
                 Method::DELETE,
                 url,
                 &self.token,
@@ -307,6 +388,7 @@ impl ControlPlane {
             .http
             .call(
                 "cluster.describe",
+                Plane::Control,
                 Method::GET,
                 url,
                 &self.token,
@@ -350,6 +432,7 @@ impl ControlPlane {
             .http
             .call(
                 "cluster.list",
+                Plane::Control,
                 Method::GET,
                 url,
                 &self.token,
@@ -398,6 +481,7 @@ impl DataPlane {
         self.http
             .call(
                 operation,
+                Plane::Data,
                 Method::POST,
                 url,
                 &self.token,
@@ -415,6 +499,7 @@ impl DataPlane {
                 self.http
                     .call(
                         "collection.drop",
+                        Plane::Data,
                         Method::POST,
                         url,
                         &self.token,
@@ -442,6 +527,7 @@ impl DataPlane {
                     .http
                     .call(
                         "collection.describe",
+                        Plane::Data,
                         Method::GET,
                         url,
                         &self.token,
