@@ -103,16 +103,16 @@ type KeyedLimiter = governor::RateLimiter<
     governor::clock::DefaultClock,
 >;
 
+/// One semaphore per data plane endpoint (origin).
+type Slots = std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>;
+
 /// Politeness limits shared by every call of one `HttpClient`.
 #[derive(Default)]
 struct Limits {
     /// Requests per second per (control plane endpoint, credential).
     control: Option<KeyedLimiter>,
     /// Calls in flight per data plane endpoint.
-    data: Option<(
-        usize,
-        std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
-    )>,
+    data: Option<(usize, Slots)>,
 }
 
 impl Limits {
