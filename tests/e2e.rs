@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use std::{path::Path, time::Duration};
 use zilliz_devkit::{
-    e2e::{Cluster, kubectl_available, namespace_yaml, secret_yaml},
+    e2e::{Cluster, event_reasons_of, namespace_yaml, require_kubectl, secret_yaml},
     milvus,
     zilliz_fake::ZillizFake,
 };
@@ -14,18 +14,6 @@ const OPERATOR: &str = env!("CARGO_BIN_EXE_zilliz-operator");
 
 const TOKEN: &str = "e2e-api-key-7f3a9c";
 const WAIT: Duration = Duration::from_secs(60);
-
-fn skip() -> bool {
-    if kubectl_available() {
-        return false;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "kubectl is required in CI"
-    );
-    eprintln!("SKIPPED: kubectl is not installed");
-    true
-}
 
 fn cluster_yaml(ns: &str, name: &str, id: &str, fake: &str, policy: &str) -> String {
     format!(
@@ -73,16 +61,6 @@ spec:
     )
 }
 
-fn reasons(events: &Value) -> Vec<String> {
-    events["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 async fn ready(c: &Cluster, ns: &str, objects: &[&str]) {
     let mut args = vec!["wait", "--for=condition=Ready", "--timeout=60s", "-n", ns];
     args.extend_from_slice(objects);
@@ -111,7 +89,7 @@ async fn delete_and_wait(c: &Cluster, ns: &str, objects: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_four_kinds_are_dropped_exactly_once_through_kubectl() {
-    if skip() {
+    if !require_kubectl() {
         return;
     }
     let fake = ZillizFake::start(TOKEN).await;
@@ -232,7 +210,7 @@ spec:
     assert_eq!(fake.cluster_status("in01-e2e").as_deref(), Some("DELETED"));
 
     let events = c.get_json(&["get", "events.events.k8s.io", "-n", ns]).await;
-    let reasons = reasons(&events);
+    let reasons = event_reasons_of(&events);
     assert_eq!(
         reasons.iter().filter(|r| *r == "Dropped").count(),
         5,
@@ -248,7 +226,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphan_outage_and_terminal_errors() {
-    if skip() {
+    if !require_kubectl() {
         return;
     }
     let fake = ZillizFake::start(TOKEN).await;
@@ -335,8 +313,7 @@ spec:
     // the Orphan cluster is kept
     delete_and_wait(&c, ns, &["zc/z"]).await;
     assert_eq!(fake.calls("DELETE", "/v2/clusters/in01-x/drop"), 0);
-    let events = c.get_json(&["get", "events.events.k8s.io", "-n", ns]).await;
-    let reasons = reasons(&events);
+    let reasons = c.event_reasons(ns).await;
     assert_eq!(
         reasons.iter().filter(|r| *r == "Orphaned").count(),
         2,

@@ -1,9 +1,8 @@
 //! Never drop what someone else still uses: two live objects naming the same external resource.
 
-use serde_json::Value;
 use std::{path::Path, time::Duration};
 use zilliz_devkit::{
-    e2e::{Cluster, kubectl_available, namespace_yaml, secret_yaml},
+    e2e::{Cluster, namespace_yaml, require_kubectl, secret_yaml},
     zilliz_fake::ZillizFake,
 };
 
@@ -23,25 +22,9 @@ spec:
     )
 }
 
-async fn reasons(c: &Cluster, ns: &str) -> Vec<String> {
-    let events: Value = c.get_json(&["get", "events.events.k8s.io", "-n", ns]).await;
-    events["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_resource_is_dropped_only_by_its_last_user() {
-    if !kubectl_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kubectl is required in CI"
-        );
-        eprintln!("SKIPPED: kubectl is not installed");
+    if !require_kubectl() {
         return;
     }
     let fake = ZillizFake::start(TOKEN).await;
@@ -85,7 +68,7 @@ async fn a_shared_resource_is_dropped_only_by_its_last_user() {
     assert_eq!(fake.calls("POST", DROP), 0);
     assert!(fake.has_collection("default", "shared"));
     assert!(
-        reasons(&c, "team-b")
+        c.event_reasons("team-b")
             .await
             .contains(&"KeptShared".to_string())
     );
@@ -106,7 +89,7 @@ async fn a_shared_resource_is_dropped_only_by_its_last_user() {
     assert_eq!(fake.calls("POST", DROP), 0);
     assert!(fake.has_collection("default", "shared"));
     assert!(
-        reasons(&c, "team-a")
+        c.event_reasons("team-a")
             .await
             .contains(&"KeptShared".to_string())
     );

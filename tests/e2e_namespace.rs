@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use zilliz_devkit::{
-    e2e::{Cluster, kubectl_available, namespace_yaml, secret_yaml},
+    e2e::{Cluster, namespace_yaml, require_kubectl, secret_yaml},
     milvus,
     zilliz_fake::ZillizFake,
 };
@@ -14,12 +14,7 @@ const TOKEN: &str = "ns-api-key-51d0";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_deletion_drops_everything_and_the_namespace_goes() {
-    if !kubectl_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kubectl is required in CI"
-        );
-        eprintln!("SKIPPED: kubectl is not installed");
+    if !require_kubectl() {
         return;
     }
     let fake = ZillizFake::start(TOKEN).await;
@@ -166,12 +161,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_waits_for_the_objects_that_live_in_it() {
-    if !kubectl_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kubectl is required in CI"
-        );
-        eprintln!("SKIPPED: kubectl is not installed");
+    if !require_kubectl() {
         return;
     }
     let fake = ZillizFake::start(TOKEN).await;

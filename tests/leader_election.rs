@@ -1,394 +1,96 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease (kube-lease-manager), end to end: the
 //! test Kubernetes API server in process, two real `zilliz-operator run --leader-elect`
-//! processes, kubectl.
-//!
-//! Helpers are local to this file on purpose (tests/support is being moved).
+//! processes, kubectl. The harness is `zilliz_devkit::e2e`.
 
 use kube_test_server::TestServer;
 use serde_json::Value;
 use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
-    sync::atomic::{AtomicUsize, Ordering},
+    path::Path,
     time::{Duration, Instant},
 };
-use tokio::{io::AsyncWriteExt, process::Command};
+use zilliz_devkit::e2e::{
+    Cluster, Operator, eventually, invalid_collection_yaml, namespace_yaml, require_kubectl,
+};
 
-const KUBECTL: &str = "/usr/bin/kubectl";
+const OPERATOR: &str = env!("CARGO_BIN_EXE_zilliz-operator");
 const LEASE: &str = "zilliz-operator-leader";
 const LEASE_SECS: u64 = 3;
 const LEASE_DURATION: Duration = Duration::from_secs(LEASE_SECS);
+const LEASE_NS: &str = "zilliz-system";
+const NS: &str = "apps";
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-fn skip() -> bool {
-    if Path::new(KUBECTL).exists() {
-        return false;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{KUBECTL} is required in CI"
-    );
-    eprintln!("SKIPPED: {KUBECTL} is not installed (and CI is unset)");
-    true
+/// The test API server with the CRDs and the namespaces [`LEASE_NS`] and [`NS`].
+async fn cluster() -> Cluster {
+    let mut c = Cluster::start_empty().await;
+    c.kubectl_timeout = Duration::from_secs(60);
+    c.install_crds().await;
+    c.apply(&namespace_yaml(LEASE_NS)).await;
+    c.apply(&namespace_yaml(NS)).await;
+    c
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-struct Env {
-    _server: TestServer,
-    dir: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-impl Env {
-    async fn start() -> Env {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let server = TestServer::start()
-            .await
-            .expect("start the test API server");
-        let dir = std::env::temp_dir().join(format!(
-            "zilliz-leader-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let kubeconfig = dir.join("kubeconfig");
-        server.write_kubeconfig(&kubeconfig).unwrap();
-        Env {
-            _server: server,
-            dir,
-            kubeconfig,
-        }
-    }
-
-    async fn install_crds(&self) {
-        let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/");
-        self.kubectl_ok(&["apply", "-f", crds]).await;
-        self.kubectl_ok(&[
-            "wait",
-            "--for=condition=established",
-            "--timeout=30s",
-            "crd/zillizclusters.zilliz.io",
-            "crd/zillizcollections.zilliz.io",
-            "crd/zillizpartitions.zilliz.io",
-            "crd/zillizindexes.zilliz.io",
-        ])
-        .await;
-    }
-
-    async fn kubectl_in(&self, args: &[&str], stdin: Option<&str>) -> Out {
-        let mut child = Command::new(KUBECTL)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run kubectl");
-        if let Some(input) = stdin {
-            let mut pipe = child.stdin.take().unwrap();
-            pipe.write_all(input.as_bytes()).await.unwrap();
-            drop(pipe);
-        }
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} hung"))
-            .unwrap();
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn kubectl_ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl_in(args, None).await;
-        assert!(
-            out.ok,
-            "kubectl {args:?} failed:\n{}\n{}",
-            out.stdout, out.stderr
-        );
-        out.stdout
-    }
-
-    async fn apply(&self, yaml: &str) {
-        let out = self.kubectl_in(&["apply", "-f", "-"], Some(yaml)).await;
-        assert!(out.ok, "kubectl apply failed: {}\n{yaml}", out.stderr);
-    }
-
-    async fn get_json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        serde_json::from_str(&self.kubectl_ok(&all).await).expect("kubectl -o json")
-    }
-
-    /// `spec.holderIdentity` of the leader Lease (None when absent or released).
-    async fn holder(&self, ns: &str) -> Option<String> {
-        let out = self
-            .kubectl_in(&["get", "lease", LEASE, "-n", ns, "-o", "json"], None)
-            .await;
-        if !out.ok {
-            return None;
-        }
-        let lease: Value = serde_json::from_str(&out.stdout).ok()?;
-        lease["spec"]["holderIdentity"].as_str().map(str::to_string)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// One `zilliz-operator run` process, logging JSON to a file.
-struct Operator {
-    name: String,
-    child: tokio::process::Child,
-    log: PathBuf,
-    addr: Option<String>,
-}
-
-impl Operator {
-    fn spawn(env: &Env, name: &str, extra: &[&str]) -> Operator {
-        let log = env.dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_zilliz-operator"))
-            .arg("run")
-            .args(["--metrics-addr", "127.0.0.1:0", "--request-timeout", "5s"])
-            .args(extra)
-            .env("KUBECONFIG", &env.kubeconfig)
-            .env("POD_NAME", name)
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start zilliz-operator");
-        Operator {
-            name: name.to_string(),
-            child,
-            log,
-            addr: None,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn log_tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        format!(
-            "--- {} log tail ---\n{}",
-            self.name,
-            lines[lines.len().saturating_sub(30)..].join("\n")
-        )
-    }
-
-    /// JSON log lines whose message contains `needle`.
-    fn logged(&self, needle: &str) -> Vec<Value> {
-        self.log()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["message"].as_str().is_some_and(|m| m.contains(needle)))
-            .collect()
-    }
-
-    /// The bound address of /metrics, /healthz and /readyz, from the log.
-    async fn addr(&mut self) -> String {
-        if let Some(a) = &self.addr {
-            return a.clone();
-        }
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if let Some(line) = self
-                .logged("serving /metrics, /healthz and /readyz")
-                .first()
-            {
-                let addr = line["addr"].as_str().expect("addr field").to_string();
-                self.addr = Some(addr.clone());
-                return addr;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited with {status}\n{}", self.name, self.log_tail());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "{} never logged its metrics address\n{}",
-            self.name,
-            self.log_tail()
-        );
-    }
-
-    /// GET on the ops endpoint (after `addr()`).
-    async fn http(&self, path: &str) -> (u16, String) {
-        let addr = self.addr.as_ref().expect("call addr() first");
-        let url = format!("http://{addr}{path}");
-        let resp = reqwest::Client::new()
-            .get(&url)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.log_tail()));
-        let status = resp.status().as_u16();
-        (status, resp.text().await.unwrap())
-    }
-
-    /// Sum of the `zilliz_operator_reconciles_total` samples.
-    async fn reconciles(&self) -> f64 {
-        let (status, body) = self.http("/metrics").await;
-        assert_eq!(status, 200, "{body}");
-        body.lines()
-            .filter(|l| l.starts_with("zilliz_operator_reconciles_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("still running")
-    }
-
-    fn sigterm(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        match tokio::time::timeout(within, self.child.wait()).await {
-            Ok(status) => status.unwrap(),
-            Err(_) => panic!(
-                "{} did not exit within {within:?}\n{}",
-                self.name,
-                self.log_tail()
-            ),
-        }
-    }
-}
-
-async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// None when /readyz answers 200 within `timeout`, else why not.
-async fn readyz_within(op: &Operator, timeout: Duration) -> Option<String> {
-    let start = Instant::now();
-    loop {
-        let (status, body) = op.http("/readyz").await;
-        if status == 200 {
-            return None;
-        }
-        if start.elapsed() > timeout {
-            return Some(format!(
-                "{} /readyz still {status} {body:?} after {timeout:?}\n{}",
-                op.name,
-                op.log_tail()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn namespace_yaml(ns: &str) -> String {
-    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")
-}
-
-/// A ZillizCollection with neither `clusterRef` nor `connection`: invalid on purpose, so the
-/// reconcile needs no external API.
-fn invalid_collection_yaml(ns: &str, name: &str) -> String {
-    format!(
-        "apiVersion: zilliz.io/v1alpha1\nkind: ZillizCollection\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  collectionName: {name}\n"
-    )
-}
-
-/// Has our finalizer and `Ready=False/InvalidSpec`.
-async fn reconciled(env: &Env, ns: &str, name: &str) -> bool {
-    let out = env
-        .kubectl_in(&["get", "zcol", name, "-n", ns, "-o", "json"], None)
+/// `spec.holderIdentity` of the leader Lease (None when absent or released).
+async fn lease_holder(c: &Cluster, ns: &str) -> Option<String> {
+    let out = c
+        .kubectl_in(&["get", "lease", LEASE, "-n", ns, "-o", "json"], None)
         .await;
     if !out.ok {
-        return false;
+        return None;
     }
-    let obj: Value = serde_json::from_str(&out.stdout).unwrap();
-    let finalized = obj["metadata"]["finalizers"]
-        .as_array()
-        .is_some_and(|f| f.iter().any(|f| f == "zilliz.io/finalizer"));
-    let invalid = obj["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "False" && c["reason"] == "InvalidSpec")
-    });
-    finalized && invalid
+    let lease: Value = serde_json::from_str(&out.stdout).ok()?;
+    lease["spec"]["holderIdentity"].as_str().map(str::to_string)
+}
+
+/// Sum of the `zilliz_operator_reconciles_total` samples.
+async fn reconciles(op: &Operator) -> f64 {
+    let (status, body) = op.http("/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    body.lines()
+        .filter(|l| l.starts_with("zilliz_operator_reconciles_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// No finalizer and no status: nobody reconciled it.
-async fn untouched(env: &Env, ns: &str, name: &str) -> bool {
-    let obj = env.get_json(&["get", "zcol", name, "-n", ns]).await;
+async fn untouched(c: &Cluster, ns: &str, name: &str) -> bool {
+    let obj = c.get_json(&["get", "zcol", name, "-n", ns]).await;
     obj["metadata"]["finalizers"].is_null() && obj["status"].is_null()
 }
 
-fn leader_args(ns: &str) -> Vec<String> {
-    [
-        "--leader-elect",
-        "--lease-namespace",
-        ns,
-        "--lease-duration",
-        &format!("{LEASE_SECS}s"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+/// A `--leader-elect` candidate on the Lease in [`LEASE_NS`], as Pod `name`.
+fn spawn_candidate(c: &Cluster, name: &str) -> Operator {
+    let lease_duration = format!("{LEASE_SECS}s");
+    c.spawn_pod(
+        Path::new(OPERATOR),
+        name,
+        &[
+            "--leader-elect",
+            "--lease-namespace",
+            LEASE_NS,
+            "--lease-duration",
+            &lease_duration,
+        ],
+    )
 }
 
-fn spawn_candidate(env: &Env, name: &str, ns: &str) -> Operator {
-    let args = leader_args(ns);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Operator::spawn(env, name, &args)
+/// Candidate `op-a`, once it holds the Lease in [`LEASE_NS`] (within 20 s).
+async fn op_a_leads(c: &Cluster) -> Operator {
+    let a = spawn_candidate(c, "op-a");
+    wait_holder_prefix(c, LEASE_NS, "op-a", Duration::from_secs(20)).await;
+    a
 }
 
-async fn wait_holder_prefix(env: &Env, ns: &str, prefix: &str, timeout: Duration) -> Duration {
+async fn wait_holder_prefix(c: &Cluster, ns: &str, prefix: &str, timeout: Duration) -> Duration {
     let prefix = format!("{prefix}-");
     let prefix = &prefix;
     eventually(
         &format!("lease held by {prefix}*"),
         timeout,
         || async move {
-            env.holder(ns)
+            lease_holder(c, ns)
                 .await
                 .is_some_and(|h| h.starts_with(prefix.as_str()))
         },
@@ -401,20 +103,14 @@ async fn wait_holder_prefix(env: &Env, ns: &str, prefix: &str, timeout: Duration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_reconciles_standby_takes_over_on_kill_and_release_on_sigterm() {
-    if skip() {
+    if !require_kubectl() {
         return;
     }
-    let env = Env::start().await;
-    env.install_crds().await;
-    let lease_ns = "zilliz-system";
-    let ns = "apps";
-    env.apply(&namespace_yaml(lease_ns)).await;
-    env.apply(&namespace_yaml(ns)).await;
+    let c = cluster().await;
 
     // op-a first, so that it is the leader; then op-b as a standby.
-    let mut a = spawn_candidate(&env, "op-a", lease_ns);
-    wait_holder_prefix(&env, lease_ns, "op-a", Duration::from_secs(20)).await;
-    let mut b = spawn_candidate(&env, "op-b", lease_ns);
+    let mut a = op_a_leads(&c).await;
+    let mut b = spawn_candidate(&c, "op-b");
     a.addr().await;
     b.addr().await;
     {
@@ -431,15 +127,15 @@ async fn one_leader_reconciles_standby_takes_over_on_kill_and_release_on_sigterm
     // are collected and asserted at the end, so that the election figures are measured anyway.
     let mut not_ready = Vec::new();
     for op in [&a, &b] {
-        assert_eq!(op.http("/healthz").await.0, 200, "{} /healthz", op.name);
-        if let Some(why) = readyz_within(op, Duration::from_secs(15)).await {
+        assert_eq!(op.http("/healthz").await.0, 200, "{} /healthz", op.name());
+        if let Some(why) = op.readyz_within(Duration::from_secs(15)).await {
             not_ready.push(why);
         }
     }
     // Only the leader reconciles.
-    env.apply(&invalid_collection_yaml(ns, "first")).await;
+    c.apply(&invalid_collection_yaml(NS, "first")).await;
     eventually("op-a reconciles `first`", Duration::from_secs(20), || {
-        reconciled(&env, ns, "first")
+        c.reconciled_invalid(NS, "first")
     })
     .await;
     {
@@ -447,13 +143,13 @@ async fn one_leader_reconciles_standby_takes_over_on_kill_and_release_on_sigterm
         eventually(
             "op-a counts its reconciles",
             Duration::from_secs(10),
-            || async move { a.reconciles().await > 0.0 },
+            || async move { reconciles(a).await > 0.0 },
         )
         .await;
     }
     // give a would-be second reconciler time to show up
     tokio::time::sleep(LEASE_DURATION).await;
-    let holder = env.holder(lease_ns).await.unwrap();
+    let holder = lease_holder(&c, LEASE_NS).await.unwrap();
     assert!(holder.starts_with("op-a-"), "holder {holder}");
     let (_, standby_metrics) = b.http("/metrics").await;
     assert!(
@@ -461,7 +157,7 @@ async fn one_leader_reconciles_standby_takes_over_on_kill_and_release_on_sigterm
         "{standby_metrics}"
     );
     assert_eq!(
-        b.reconciles().await,
+        reconciles(&b).await,
         0.0,
         "the standby reconciled:\n{standby_metrics}"
     );
@@ -478,20 +174,20 @@ async fn one_leader_reconciles_standby_takes_over_on_kill_and_release_on_sigterm
     );
 
     // SIGKILL the leader: op-b takes over within one lease duration (plus a little).
-    a.child.start_kill().unwrap();
+    a.kill();
     let killed = Instant::now();
     a.wait_exit(Duration::from_secs(5)).await;
     wait_holder_prefix(
-        &env,
-        lease_ns,
+        &c,
+        LEASE_NS,
         "op-b",
         LEASE_DURATION + Duration::from_secs(10),
     )
     .await;
     let takeover = killed.elapsed();
-    env.apply(&invalid_collection_yaml(ns, "second")).await;
+    c.apply(&invalid_collection_yaml(NS, "second")).await;
     eventually("op-b reconciles `second`", Duration::from_secs(20), || {
-        reconciled(&env, ns, "second")
+        c.reconciled_invalid(NS, "second")
     })
     .await;
     let reconciling = killed.elapsed();
@@ -504,19 +200,19 @@ async fn one_leader_reconciles_standby_takes_over_on_kill_and_release_on_sigterm
         "takeover took {takeover:?}\n{}",
         b.log_tail()
     );
-    assert!(b.reconciles().await > 0.0, "{}", b.log_tail());
-    if let Some(why) = readyz_within(&b, Duration::from_secs(15)).await {
+    assert!(reconciles(&b).await > 0.0, "{}", b.log_tail());
+    if let Some(why) = b.readyz_within(Duration::from_secs(15)).await {
         not_ready.push(format!("after takeover: {why}"));
     }
 
     // SIGTERM the new leader: it gives the lease back at once and exits 0.
     b.sigterm();
     let termed = Instant::now();
-    let env_ref = &env;
+    let c_ref = &c;
     let released = eventually(
         "the lease is released",
         Duration::from_secs(10),
-        || async move { env_ref.holder(lease_ns).await.is_none() },
+        || async move { lease_holder(c_ref, LEASE_NS).await.is_none() },
     )
     .await;
     let status = b.wait_exit(Duration::from_secs(10)).await;
@@ -535,7 +231,7 @@ async fn one_leader_reconciles_standby_takes_over_on_kill_and_release_on_sigterm
         "{}",
         b.log_tail()
     );
-    let lease = env.get_json(&["get", "lease", LEASE, "-n", lease_ns]).await;
+    let lease = c.get_json(&["get", "lease", LEASE, "-n", LEASE_NS]).await;
     assert!(lease["spec"]["holderIdentity"].is_null(), "{lease}");
 
     assert!(not_ready.is_empty(), "/readyz:\n{}", not_ready.join("\n"));
@@ -543,21 +239,15 @@ async fn one_leader_reconciles_standby_takes_over_on_kill_and_release_on_sigterm
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_loses_the_lease_stops_and_exits_non_zero() {
-    if skip() {
+    if !require_kubectl() {
         return;
     }
-    let env = Env::start().await;
-    env.install_crds().await;
-    let lease_ns = "zilliz-system";
-    let ns = "apps";
-    env.apply(&namespace_yaml(lease_ns)).await;
-    env.apply(&namespace_yaml(ns)).await;
+    let c = cluster().await;
 
-    let mut a = spawn_candidate(&env, "op-a", lease_ns);
-    wait_holder_prefix(&env, lease_ns, "op-a", Duration::from_secs(20)).await;
-    env.apply(&invalid_collection_yaml(ns, "before")).await;
+    let mut a = op_a_leads(&c).await;
+    c.apply(&invalid_collection_yaml(NS, "before")).await;
     eventually("op-a reconciles `before`", Duration::from_secs(20), || {
-        reconciled(&env, ns, "before")
+        c.reconciled_invalid(NS, "before")
     })
     .await;
 
@@ -566,12 +256,12 @@ async fn a_leader_that_loses_the_lease_stops_and_exits_non_zero() {
     let patch = format!(
         r#"{{"spec":{{"holderIdentity":"intruder","renewTime":"{now}","acquireTime":"{now}","leaseDurationSeconds":60}}}}"#
     );
-    env.kubectl_ok(&[
+    c.kubectl_ok(&[
         "patch",
         "lease",
         LEASE,
         "-n",
-        lease_ns,
+        LEASE_NS,
         "--type=merge",
         "-p",
         &patch,
@@ -595,12 +285,15 @@ async fn a_leader_that_loses_the_lease_stops_and_exits_non_zero() {
         a.log_tail()
     );
     // The intruder keeps the lease: op-a did not clear it on the way out.
-    assert_eq!(env.holder(lease_ns).await.as_deref(), Some("intruder"));
+    assert_eq!(
+        lease_holder(&c, LEASE_NS).await.as_deref(),
+        Some("intruder")
+    );
 
     // Nothing reconciles any more: a new object stays untouched.
-    env.apply(&invalid_collection_yaml(ns, "after")).await;
+    c.apply(&invalid_collection_yaml(NS, "after")).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(untouched(&env, ns, "after").await);
+    assert!(untouched(&c, NS, "after").await);
 }
 
 /// Evidence, not a regression test (run with `--ignored`): the test API server implements

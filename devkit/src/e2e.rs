@@ -1,21 +1,50 @@
 //! End-to-end harness: the project's test Kubernetes API server (in process), the real
-//! `zilliz-operator` binary as a subprocess with a kubeconfig, and kubectl.
+//! `zilliz-operator` binary as subprocesses with a kubeconfig, and kubectl.
 //!
-//! The operator binary is a parameter of [`Cluster::start_operator`]: the operator's own
-//! integration tests pass `env!("CARGO_BIN_EXE_zilliz-operator")`, the demo finds it next to
-//! itself.
+//! The operator binary is a parameter of [`Cluster::start_operator`] and
+//! [`Cluster::spawn_operator`]: the operator's own integration tests pass
+//! `env!("CARGO_BIN_EXE_zilliz-operator")`, the demo finds it next to itself.
+//!
+//! * [`Cluster`]: the API server, its kubeconfig, kubectl, and optionally one operator it owns
+//!   (fast retries, text log in [`Cluster::operator_log`]).
+//! * [`Operator`]: one more `zilliz-operator run` process with its own name, environment and
+//!   log (several at once for leader election): signals, exit status, log, ops endpoints.
 
 use kube_test_server::TestServer;
 use serde_json::Value;
 use std::{
     path::{Path, PathBuf},
-    process::Stdio,
+    process::{ExitStatus, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 use tokio::{io::AsyncWriteExt, process::Command};
 
 pub const KUBECTL: &str = "kubectl";
+
+/// The message the operator logs (field `addr`) once /metrics, /healthz and /readyz listen.
+pub const SERVING_LINE: &str = "serving /metrics, /healthz and /readyz";
+
+/// How long a kubectl call may take before [`Cluster::kubectl_in`] calls it hung, unless
+/// [`Cluster::kubectl_timeout`] says otherwise.
+pub const KUBECTL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The flags [`Cluster::start_operator`] runs the operator with (fast retries), before its
+/// extra flags.
+pub const FAST_RETRY_ARGS: &[&str] = &[
+    "--metrics-addr",
+    "127.0.0.1:0",
+    "--backoff-base",
+    "200ms",
+    "--backoff-cap",
+    "2s",
+    "--poll-base",
+    "200ms",
+    "--poll-cap",
+    "1s",
+    "--request-timeout",
+    "5s",
+];
 
 /// kubectl is on every machine of this project; without it the e2e tests cannot run.
 pub fn kubectl_available() -> bool {
@@ -29,11 +58,28 @@ pub fn kubectl_available() -> bool {
         .unwrap_or(false)
 }
 
+/// The opening of every test that needs kubectl: true when it is there. Without it: false (the
+/// test returns early, skipped, and says so on stderr), unless the environment variable `CI` is
+/// set, where a missing kubectl fails the test.
+pub fn require_kubectl() -> bool {
+    if kubectl_available() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{KUBECTL} is required in CI"
+    );
+    eprintln!("SKIPPED: {KUBECTL} is not installed (and CI is unset)");
+    false
+}
+
 pub struct Cluster {
     pub server: TestServer,
     pub dir: PathBuf,
     pub kubeconfig: PathBuf,
-    operator: Option<tokio::process::Child>,
+    /// How long one kubectl call may take before it is called hung ([`KUBECTL_TIMEOUT`]).
+    pub kubectl_timeout: Duration,
+    operator: Option<Operator>,
     pub operator_log: PathBuf,
 }
 
@@ -70,6 +116,7 @@ impl Cluster {
             operator_log: dir.join("operator.log"),
             dir,
             kubeconfig,
+            kubectl_timeout: KUBECTL_TIMEOUT,
             operator: None,
         }
     }
@@ -113,7 +160,7 @@ impl Cluster {
             pipe.write_all(input.as_bytes()).await.unwrap();
             drop(pipe);
         }
-        let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        let out = tokio::time::timeout(self.kubectl_timeout, child.wait_with_output())
             .await
             .unwrap_or_else(|_| panic!("kubectl {args:?} hung"))
             .unwrap();
@@ -154,55 +201,113 @@ impl Cluster {
         serde_json::from_str(&text).expect("kubectl -o json")
     }
 
-    /// Starts the operator binary `bin` (`zilliz-operator`) with fast retries; extra flags
-    /// override.
-    pub async fn start_operator(&mut self, bin: &Path, extra: &[&str]) {
-        let log = std::fs::File::create(&self.operator_log).unwrap();
+    /// The reasons of the `events.k8s.io` Events in namespace `ns`, in list order (`""` for an
+    /// Event without one).
+    pub async fn event_reasons(&self, ns: &str) -> Vec<String> {
+        let events = self
+            .get_json(&["get", "events.events.k8s.io", "-n", ns])
+            .await;
+        event_reasons_of(&events)
+    }
+
+    /// True once the ZillizCollection `ns/name` of [`invalid_collection_yaml`] has been
+    /// reconciled: it carries our finalizer and `Ready=False/InvalidSpec`. False while it is
+    /// not (or cannot be read).
+    pub async fn reconciled_invalid(&self, ns: &str, name: &str) -> bool {
+        let out = self
+            .kubectl_in(&["get", "zcol", name, "-n", ns, "-o", "json"], None)
+            .await;
+        if !out.ok {
+            return false;
+        }
+        let obj: Value = serde_json::from_str(&out.stdout).unwrap();
+        let finalized = obj["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == "zilliz.io/finalizer"));
+        let invalid = obj["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c["type"] == "Ready" && c["status"] == "False" && c["reason"] == "InvalidSpec"
+            })
+        });
+        finalized && invalid
+    }
+
+    /// Starts `bin run <args>` against this cluster as `name`: `KUBECONFIG` set, `env` added
+    /// (the rest inherited), stdout and stderr into `<dir>/<name>.log`, killed on drop. The
+    /// caller owns it; see [`Cluster::spawn_pod`] for the usual flags.
+    pub fn spawn_operator(
+        &self,
+        bin: &Path,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
+        let log = self.path(&format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(bin)
             .arg("run")
-            .args([
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--backoff-base",
-                "200ms",
-                "--backoff-cap",
-                "2s",
-                "--poll-base",
-                "200ms",
-                "--poll-cap",
-                "1s",
-                "--request-timeout",
-                "5s",
-            ])
-            .args(extra)
+            .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("RUST_LOG", "info,zilliz_operator=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        self.operator = Some(child);
+        Operator {
+            name: name.to_string(),
+            child,
+            log,
+            addr: None,
+        }
+    }
+
+    /// [`Cluster::spawn_operator`] as the operator's Pod `name` would run it: `POD_NAME=name`,
+    /// JSON log at `info`, `--metrics-addr 127.0.0.1:0 --request-timeout 5s`, then `extra`.
+    pub fn spawn_pod(&self, bin: &Path, name: &str, extra: &[&str]) -> Operator {
+        let mut args = vec!["--metrics-addr", "127.0.0.1:0", "--request-timeout", "5s"];
+        args.extend_from_slice(extra);
+        self.spawn_operator(
+            bin,
+            name,
+            &args,
+            &[
+                ("POD_NAME", name),
+                ("LOG_FORMAT", "json"),
+                ("RUST_LOG", "info"),
+            ],
+        )
+    }
+
+    /// Starts the operator binary `bin` (`zilliz-operator`) with fast retries
+    /// ([`FAST_RETRY_ARGS`]); extra flags override. Its log is [`Cluster::operator_log`]; the
+    /// cluster owns it (see [`Cluster::stop_operator`]).
+    pub async fn start_operator(&mut self, bin: &Path, extra: &[&str]) {
+        let mut args = FAST_RETRY_ARGS.to_vec();
+        args.extend_from_slice(extra);
+        let op = self.spawn_operator(
+            bin,
+            "operator",
+            &args,
+            &[("RUST_LOG", "info,zilliz_operator=debug")],
+        );
+        debug_assert_eq!(op.log, self.operator_log);
+        self.operator = Some(op);
     }
 
     pub fn operator_pid(&self) -> Option<u32> {
-        self.operator.as_ref().and_then(|c| c.id())
+        self.operator.as_ref().and_then(Operator::pid)
     }
 
     /// Stops the operator with SIGTERM and waits for it (10 s, then SIGKILL); answers its exit
     /// status when it stopped on the SIGTERM.
-    pub async fn stop_operator(&mut self) -> Option<std::process::ExitStatus> {
-        let mut child = self.operator.take()?;
-        if let Some(pid) = child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
-        }
-        let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-        let _ = child.kill().await;
-        status.ok().and_then(Result::ok)
+    pub async fn stop_operator(&mut self) -> Option<ExitStatus> {
+        let mut op = self.operator.take()?;
+        op.signal("TERM");
+        let status = op.exit_within(Duration::from_secs(10)).await;
+        let _ = op.child.kill().await;
+        status
     }
 
     pub fn log(&self) -> String {
@@ -210,9 +315,7 @@ impl Cluster {
     }
 
     pub fn log_tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        tail(&self.log(), 40)
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -241,8 +344,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(child) = self.operator.as_mut() {
-            let _ = child.start_kill();
+        if let Some(op) = self.operator.as_mut() {
+            let _ = op.child.start_kill();
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -250,6 +353,232 @@ impl Drop for Cluster {
             eprintln!("e2e: kept {} for inspection", self.dir.display());
         }
     }
+}
+
+/// One `zilliz-operator run` process started by [`Cluster::spawn_operator`], logging to its own
+/// file. Killed when dropped.
+pub struct Operator {
+    name: String,
+    child: tokio::process::Child,
+    log: PathBuf,
+    addr: Option<String>,
+}
+
+impl Operator {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// None once it has been waited for.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last 30 lines of the log, under a header naming this operator.
+    pub fn log_tail(&self) -> String {
+        format!("--- {} log tail ---\n{}", self.name, tail(&self.log(), 30))
+    }
+
+    /// The JSON log lines (`LOG_FORMAT=json`) whose message contains `needle`.
+    pub fn logged(&self, needle: &str) -> Vec<Value> {
+        self.log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["message"].as_str().is_some_and(|m| m.contains(needle)))
+            .collect()
+    }
+
+    /// `kill -<sig> <pid>` (`TERM`, `INT`, `KILL`, ...): false when it is no longer running or
+    /// kill failed.
+    pub fn signal(&self, sig: &str) -> bool {
+        let Some(pid) = self.pid() else {
+            return false;
+        };
+        std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// SIGTERM; fails when it could not be sent.
+    pub fn sigterm(&self) {
+        assert!(
+            self.signal("TERM"),
+            "kill -TERM {} ({:?}) failed",
+            self.name,
+            self.pid()
+        );
+    }
+
+    /// SIGKILL, without waiting (see [`Operator::wait_exit`]).
+    pub fn kill(&mut self) {
+        self.child
+            .start_kill()
+            .unwrap_or_else(|e| panic!("SIGKILL {}: {e}", self.name));
+    }
+
+    /// Its exit status, if it exits within `within`.
+    pub async fn exit_within(&mut self, within: Duration) -> Option<ExitStatus> {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => Some(status.unwrap()),
+            Err(_) => None,
+        }
+    }
+
+    /// Its exit status; fails (with the log tail) when it has not exited within `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        match self.exit_within(within).await {
+            Some(status) => status,
+            None => panic!(
+                "{} did not exit within {within:?}\n{}",
+                self.name,
+                self.log_tail()
+            ),
+        }
+    }
+
+    /// The bound address of /metrics, /healthz and /readyz, from the log (text or JSON): waits
+    /// up to 20 s for it, failing early when the process exits.
+    pub async fn addr(&mut self) -> String {
+        if let Some(a) = &self.addr {
+            return a.clone();
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Some(addr) = metrics_addr(&self.log()) {
+                self.addr = Some(addr.clone());
+                return addr;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited with {status}\n{}", self.name, self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{} never logged its metrics address\n{}",
+            self.name,
+            self.log_tail()
+        );
+    }
+
+    /// GET on the ops endpoint (after [`Operator::addr`]): status and body. Fails when the
+    /// request does (5 s timeout).
+    pub async fn http(&self, path: &str) -> (u16, String) {
+        let addr = self.addr.as_ref().expect("call addr() first");
+        let url = format!("http://{addr}{path}");
+        let resp = reqwest::Client::new()
+            .get(&url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.log_tail()));
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    /// None when /readyz answers 200 within `timeout` (polled every 100 ms), else why not.
+    pub async fn readyz_within(&self, timeout: Duration) -> Option<String> {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.http("/readyz").await;
+            if status == 200 {
+                return None;
+            }
+            if start.elapsed() > timeout {
+                return Some(format!(
+                    "{} /readyz still {status} {body:?} after {timeout:?}\n{}",
+                    self.name,
+                    self.log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The address in the operator's [`SERVING_LINE`], from a whole log: the `addr` field of a JSON
+/// line, or the `addr=` of a text line (ANSI colours or not).
+pub fn metrics_addr(log: &str) -> Option<String> {
+    log.lines().find_map(|line| {
+        if let Ok(v) = serde_json::from_str::<Value>(line) {
+            return v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(SERVING_LINE))
+                .then(|| v["addr"].as_str().map(str::to_string))
+                .flatten();
+        }
+        let line = strip_ansi(line);
+        let (_, fields) = line.split_once(SERVING_LINE)?;
+        fields
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("addr="))
+            .map(str::to_string)
+    })
+}
+
+/// `line` without ANSI escape sequences (`ESC [ ... final byte`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Polls `check` every 50 ms until it is true and answers how long that took; fails with
+/// `what` once `timeout` has passed.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The reasons of the Events in a `kubectl get events -o json` list, in order (`""` for an
+/// Event without one).
+pub fn event_reasons_of(events: &Value) -> Vec<String> {
+    events["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// YAML of a Secret with one string key.
@@ -261,4 +590,46 @@ pub fn secret_yaml(ns: &str, name: &str, key: &str, value: &str) -> String {
 
 pub fn namespace_yaml(ns: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")
+}
+
+/// A ZillizCollection with neither `clusterRef` nor `connection`: invalid on purpose, so its
+/// reconcile needs no external API (see [`Cluster::reconciled_invalid`]).
+pub fn invalid_collection_yaml(ns: &str, name: &str) -> String {
+    format!(
+        "apiVersion: zilliz.io/v1alpha1\nkind: ZillizCollection\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  collectionName: {name}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metrics_address_is_read_from_text_and_json_logs() {
+        let json = concat!(
+            r#"{"timestamp":"2026-11-23T12:11:01.877823Z","level":"INFO","message":"zilliz-operator starting"}"#,
+            "\n",
+            r#"{"timestamp":"2026-11-23T12:11:01.877823Z","level":"INFO","message":"serving /metrics, /healthz and /readyz","addr":"127.0.0.1:35445","target":"zilliz_operator::operator"}"#,
+            "\n",
+        );
+        assert_eq!(metrics_addr(json).as_deref(), Some("127.0.0.1:35445"));
+        let plain = "2026-11-23T12:11:01.939925Z  INFO zilliz_operator::operator: serving /metrics, /healthz and /readyz addr=127.0.0.1:43399\n";
+        assert_eq!(metrics_addr(plain).as_deref(), Some("127.0.0.1:43399"));
+        let coloured = "\x1b[2m2026-11-23T12:11:00.106147Z\x1b[0m \x1b[32m INFO\x1b[0m \x1b[2mzilliz_operator::operator\x1b[0m\x1b[2m:\x1b[0m serving /metrics, /healthz and /readyz \x1b[3maddr\x1b[0m\x1b[2m=\x1b[0m127.0.0.1:36017\n";
+        assert_eq!(metrics_addr(coloured).as_deref(), Some("127.0.0.1:36017"));
+        assert_eq!(metrics_addr("not yet\n{\"message\":\"other\"}\n"), None);
+        assert_eq!(
+            metrics_addr(r#"{"message":"serving /metrics, /healthz and /readyz"}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn event_reasons_keep_order_and_blanks() {
+        let events = serde_json::json!({"items": [
+            {"reason": "Dropped"}, {}, {"reason": "DropAccepted"}
+        ]});
+        assert_eq!(event_reasons_of(&events), ["Dropped", "", "DropAccepted"]);
+        assert!(event_reasons_of(&serde_json::json!({})).is_empty());
+    }
 }
