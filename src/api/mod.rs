@@ -89,6 +89,10 @@ pub trait CallObserver: Send + Sync {
     fn observe(&self, operation: &'static str, outcome: &'static str, elapsed: Duration);
 }
 
+/// An operation: a bounded name (metric label) and the API it goes to.
+#[derive(Clone, Copy, Debug)]
+struct Op(&'static str, Plane);
+
 /// Which API a call goes to: the control plane is rate limited per credential and endpoint,
 /// the data plane is concurrency limited per endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,8 +216,7 @@ impl HttpClient {
 
     async fn call(
         &self,
-        operation: &'static str,
-        plane: Plane,
+        Op(operation, plane): Op,
         method: Method,
         url: Url,
         token: &Token,
@@ -370,8 +373,7 @@ impl ControlPlane {
         let url = self.cluster_path(cluster_id, "drop");
         self.http
             .call(
-                "cluster.drop",
-                Plane::Control,
+                Op("cluster.drop", Plane::Control),
                 Method::DELETE,
                 url,
                 &self.token,
@@ -387,8 +389,7 @@ impl ControlPlane {
         let data = self
             .http
             .call(
-                "cluster.describe",
-                Plane::Control,
+                Op("cluster.describe", Plane::Control),
                 Method::GET,
                 url,
                 &self.token,
@@ -431,8 +432,7 @@ impl ControlPlane {
         let data = self
             .http
             .call(
-                "cluster.list",
-                Plane::Control,
+                Op("cluster.list", Plane::Control),
                 Method::GET,
                 url,
                 &self.token,
@@ -480,8 +480,7 @@ impl DataPlane {
         let url = join(&self.endpoint, path);
         self.http
             .call(
-                operation,
-                Plane::Data,
+                Op(operation, Plane::Data),
                 Method::POST,
                 url,
                 &self.token,
@@ -498,8 +497,7 @@ impl DataPlane {
                 let url = join(&self.endpoint, "/v1/vector/collections/drop");
                 self.http
                     .call(
-                        "collection.drop",
-                        Plane::Data,
+                        Op("collection.drop", Plane::Data),
                         Method::POST,
                         url,
                         &self.token,
@@ -526,8 +524,7 @@ impl DataPlane {
                 let res = self
                     .http
                     .call(
-                        "collection.describe",
-                        Plane::Data,
+                        Op("collection.describe", Plane::Data),
                         Method::GET,
                         url,
                         &self.token,
