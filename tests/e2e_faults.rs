@@ -3,7 +3,7 @@
 
 use std::{path::Path, time::Duration};
 use zilliz_devkit::{
-    e2e::{Cluster, kubectl_available, namespace_yaml, secret_yaml},
+    e2e::{Cluster, namespace_yaml, require_kubectl, secret_yaml},
     zilliz_fake::ZillizFake,
 };
 
@@ -37,7 +37,7 @@ fn skip() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_between_the_drop_and_the_finalizer_patch_recovers_after_restart() {
-    if skip() {
+    if !require_kubectl() {
         return;
     }
     let fake = ZillizFake::start(TOKEN).await;
@@ -103,7 +103,7 @@ async fn killed_between_the_drop_and_the_finalizer_patch_recovers_after_restart(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_and_compacted_watches_and_a_429_storm_are_survived() {
-    if skip() {
+    if !require_kubectl() {
         return;
     }
     let fake = ZillizFake::start(TOKEN).await;
