@@ -23,18 +23,6 @@ spec:
     )
 }
 
-fn skip() -> bool {
-    if kubectl_available() {
-        return false;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "kubectl is required in CI"
-    );
-    eprintln!("SKIPPED: kubectl is not installed");
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_between_the_drop_and_the_finalizer_patch_recovers_after_restart() {
     if !require_kubectl() {
