@@ -1,6 +1,6 @@
 //! Kubernetes `Status` errors.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// An API error, rendered as a `meta.k8s.io/v1` `Status` object.
 #[derive(Debug, Clone)]
@@ -11,8 +11,8 @@ pub struct ApiError {
     pub reason: &'static str,
     /// Human readable message.
     pub message: String,
-    /// `details` (name, group, kind) when known.
-    pub details: Option<Details>,
+    /// `details` (name, group, kind, causes) when known; boxed to keep errors small.
+    pub details: Option<Box<Details>>,
 }
 
 /// `Status.details`.
@@ -24,6 +24,8 @@ pub struct Details {
     pub group: String,
     /// Resource (plural), as kube-apiserver reports it.
     pub kind: String,
+    /// `causes` (e.g. the `FieldManagerConflict` entries of an apply conflict).
+    pub causes: Vec<Value>,
 }
 
 /// Result type of store and handler operations.
@@ -42,11 +44,12 @@ impl ApiError {
 
     /// Attach details.
     pub fn with_details(mut self, group: &str, plural: &str, name: &str) -> Self {
-        self.details = Some(Details {
+        self.details = Some(Box::new(Details {
             name: name.to_string(),
             group: group.to_string(),
             kind: plural.to_string(),
-        });
+            causes: Vec::new(),
+        }));
         self
     }
 
@@ -104,11 +107,12 @@ impl ApiError {
             "Invalid",
             format!("{kind} \"{name}\" is invalid: {}", message.into()),
         );
-        e.details = Some(Details {
+        e.details = Some(Box::new(Details {
             name: name.to_string(),
             group: group.to_string(),
             kind: kind.to_string(),
-        });
+            causes: Vec::new(),
+        }));
         e
     }
 
@@ -143,7 +147,16 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(d) = &self.details {
-            s["details"] = json!({"name": d.name, "group": d.group, "kind": d.kind});
+            let mut details = Map::new();
+            for (k, v) in [("name", &d.name), ("group", &d.group), ("kind", &d.kind)] {
+                if !v.is_empty() || d.causes.is_empty() {
+                    details.insert(k.into(), json!(v));
+                }
+            }
+            if !d.causes.is_empty() {
+                details.insert("causes".into(), Value::Array(d.causes.clone()));
+            }
+            s["details"] = Value::Object(details);
         }
         s
     }

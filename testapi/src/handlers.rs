@@ -3,6 +3,7 @@
 use crate::App;
 use crate::discovery;
 use crate::error::{ApiError, ApiResult, success_status};
+use crate::managed::{self, Op};
 use crate::patch::{self, PatchKind};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{ListOptions, ResourceType, Store, counter_resource};
@@ -202,6 +203,22 @@ fn resolve<'a>(
     })
 }
 
+/// The field manager of a write: `fieldManager`, else (like kube-apiserver)
+/// the first `/`-separated segment of the User-Agent.
+fn field_manager(q: &Query, headers: &HeaderMap) -> String {
+    if let Some(m) = q.get("fieldManager").filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match ua.split('/').next().map(str::trim) {
+        Some(p) if !p.is_empty() => p.to_string(),
+        _ => "unknown".to_string(),
+    }
+}
+
 fn is_true(q: &Query, k: &str) -> bool {
     matches!(q.get(k).map(String::as_str), Some("true" | "1"))
 }
@@ -282,6 +299,13 @@ fn resource(
         None => format!("{verb} {}", counter_resource(&t.rt)),
     };
     app.faults.count(counter);
+    let manager = field_manager(q, headers);
+    let api_version = t.rt.api_version(t.version);
+    let update_op = Op {
+        manager: &manager,
+        api_version: &api_version,
+        apply: None,
+    };
     let as_table = if t.sub.is_none() && matches!(verb, "get" | "list" | "watch") {
         table::negotiate(headers, q.get("includeObject").map(String::as_str))?
     } else {
@@ -310,7 +334,8 @@ fn resource(
                 return Err(ApiError::method_not_allowed());
             }
             let obj = parse_body(headers, body)?;
-            let created = lock(app)?.create(&t.rt, t.version, t.ns, obj, dry_run(q))?;
+            let created =
+                lock(app)?.create(&t.rt, t.version, t.ns, obj, dry_run(q), Some(&update_op))?;
             Ok(json_response(201, &t.present(created)))
         }
         "update" => {
@@ -324,10 +349,11 @@ fn resource(
                 t.sub,
                 require_rv,
                 dry_run(q),
+                Some(&update_op),
             )?;
             Ok(json_response(200, &t.present(updated)))
         }
-        "patch" => do_patch(app, &t, headers, q, body),
+        "patch" => do_patch(app, &t, headers, q, body, &update_op),
         "delete" => do_delete(app, &t, q, body),
         _ => do_delete_collection(app, &t, q),
     }
@@ -451,6 +477,7 @@ fn do_patch(
     headers: &HeaderMap,
     q: &Query,
     body: &[u8],
+    update_op: &Op<'_>,
 ) -> ApiResult<Response> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -465,6 +492,8 @@ fn do_patch(
     let existing = store.get(&t.rt, t.ns, name);
     let (rt, group, kind_name) = (&t.rt, t.rt.group.as_str(), t.rt.kind.as_str());
     let invalid = |m: String| ApiError::invalid(group, kind_name, name, m);
+    let config;
+    let mut op = update_op.clone();
     let candidate = match kind {
         PatchKind::Apply => {
             if q.get("fieldManager").is_none_or(|f| f.is_empty()) {
@@ -472,18 +501,23 @@ fn do_patch(
                     "fieldManager: Required value: is required for apply patch".into(),
                 ));
             }
-            let p = patch::parse_apply_body(body)?;
+            config = patch::parse_apply_body(body)?;
+            if config.pointer("/metadata/managedFields").is_some() {
+                return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+            }
+            op.apply = Some((&config, is_true(q, "force")));
             match existing {
                 Err(e) if e.code == 404 && t.sub.is_none() => {
-                    let mut obj = p;
+                    let mut obj = config.clone();
                     crate::store::metadata_mut(&mut obj).insert("name".into(), json!(name));
-                    let created = store.create(rt, t.version, t.ns, obj, dry)?;
+                    let created = store.create(rt, t.version, t.ns, obj, dry, Some(&op))?;
                     return Ok(json_response(201, &t.present(created)));
                 }
                 Err(e) => return Err(e),
                 Ok(old) => {
                     let mut c = old;
-                    patch::merge(&mut c, &p);
+                    let schema = store.field_schema(rt, t.version);
+                    managed::apply_merge(&mut c, &config, &schema);
                     c
                 }
             }
@@ -518,7 +552,7 @@ fn do_patch(
             c
         }
     };
-    let updated = store.update(rt, t.ns, name, candidate, t.sub, false, dry)?;
+    let updated = store.update(rt, t.ns, name, candidate, t.sub, false, dry, Some(&op))?;
     Ok(json_response(200, &t.present(updated)))
 }
 

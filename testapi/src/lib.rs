@@ -2,7 +2,8 @@
 //!
 //! It speaks enough of the kube-apiserver REST protocol (JSON only) for
 //! kube-rs clients, `kube::runtime` watchers/controllers/finalizers and
-//! kubectl: discovery, CRDs, CRUD, the four patch types, status
+//! kubectl: discovery, CRDs, CRUD, the four patch types (server-side apply
+//! with managedFields and conflicts), status
 //! subresources, generation, finalizers, namespace termination and watches
 //! with bookmarks, and server-side Table printing for kubectl. See the crate
 //! README for what is not implemented.
@@ -19,6 +20,7 @@
 pub mod discovery;
 pub mod error;
 pub mod handlers;
+pub mod managed;
 pub mod patch;
 pub mod selector;
 pub mod store;

@@ -1,6 +1,6 @@
 //! Patch application: JSON merge patch (RFC 7386), JSON patch (RFC 6902)
-//! with kube-apiserver's leniencies, a strategic-merge approximation and
-//! the merge used for server-side apply.
+//! with kube-apiserver's leniencies and strategic merge (server-side apply
+//! merges and field ownership live in `managed`).
 
 use crate::error::{ApiError, ApiResult};
 use json_patch::PatchOperation;
@@ -15,7 +15,7 @@ pub enum PatchKind {
     Json,
     /// `application/strategic-merge-patch+json` (approximated)
     Strategic,
-    /// `application/apply-patch+yaml` (server-side apply, merge semantics)
+    /// `application/apply-patch+yaml` (server-side apply, see `managed`)
     Apply,
 }
 

@@ -2,6 +2,7 @@
 //! resourceVersion counter and the watch-event history.
 
 use crate::error::{ApiError, ApiResult, qualified};
+use crate::managed::{self, Op, Schema, Scope};
 use crate::selector::{FieldSelector, LabelSelector};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -282,7 +283,6 @@ fn normalise_metadata(obj: &mut Value) {
             m.remove(k);
         }
     }
-    m.remove("managedFields");
     m.remove("selfLink");
 }
 
@@ -388,7 +388,14 @@ impl Store {
                 .get(&(String::new(), "namespaces".to_string()))
                 .cloned();
             if let Some(t) = t {
-                let _ = s.create(&t, "v1", None, json!({"metadata": {"name": name}}), false);
+                let _ = s.create(
+                    &t,
+                    "v1",
+                    None,
+                    json!({"metadata": {"name": name}}),
+                    false,
+                    None,
+                );
             }
         }
         s
@@ -580,6 +587,60 @@ impl Store {
         Ok(())
     }
 
+    /// List types of `rt` for field ownership and apply merges (a custom
+    /// resource's from its CRD's `version` schema).
+    pub fn field_schema(&self, rt: &ResourceType, version: &str) -> Schema {
+        if !rt.custom {
+            return Schema::Builtin {
+                group: rt.group.clone(),
+                plural: rt.plural.clone(),
+            };
+        }
+        let key: ObjKey = (
+            "apiextensions.k8s.io".into(),
+            "customresourcedefinitions".into(),
+            String::new(),
+            format!("{}.{}", rt.plural, rt.group),
+        );
+        let schema = self
+            .objects
+            .get(&key)
+            .and_then(|crd| crd.pointer("/spec/versions")?.as_array().cloned())
+            .and_then(|vs| {
+                let v = vs
+                    .iter()
+                    .find(|v| v.get("name").and_then(Value::as_str) == Some(version))
+                    .or_else(|| vs.first())?;
+                v.pointer("/schema/openAPIV3Schema").cloned()
+            })
+            .unwrap_or_else(|| json!({}));
+        Schema::Crd(schema)
+    }
+
+    /// Record field ownership of a write (see [`managed::track`]); for an
+    /// apply, prunes fields the manager stopped applying and normalises again.
+    fn track_fields(
+        &self,
+        rt: &ResourceType,
+        old: Option<&Value>,
+        new: &mut Value,
+        base: Vec<managed::Entry>,
+        op: &Op<'_>,
+        status_subresource: bool,
+    ) -> ApiResult<()> {
+        let version = op.api_version.rsplit('/').next().unwrap_or("");
+        let schema = self.field_schema(rt, version);
+        let scope = Scope {
+            schema: &schema,
+            status_subresource,
+            has_status: rt.has_status,
+            custom: rt.custom,
+        };
+        managed::track(old, new, base, op, &scope, &now_rfc3339(), &mut |o| {
+            self.normalise(rt, o)
+        })
+    }
+
     /// Create an object (`version` is the request's version, recorded in `apiVersion`).
     pub fn create(
         &mut self,
@@ -588,6 +649,7 @@ impl Store {
         ns: Option<&str>,
         mut obj: Value,
         dry_run: bool,
+        op: Option<&Op<'_>>,
     ) -> ApiResult<Value> {
         if !obj.is_object() {
             return Err(ApiError::bad_request(
@@ -668,6 +730,11 @@ impl Store {
         } else {
             m.remove("generation");
         }
+        let request_managed = m.remove("managedFields");
+        if let Some(op) = op {
+            let base = managed::parse_entries(request_managed.as_ref());
+            self.track_fields(rt, None, &mut obj, base, op, false)?;
+        }
         if !dry_run {
             self.objects.insert(key, obj.clone());
             self.emit(rt, EventType::Added, &obj, None);
@@ -687,10 +754,11 @@ impl Store {
         rt: &ResourceType,
         ns: Option<&str>,
         name: &str,
-        candidate: Value,
+        mut candidate: Value,
         subresource: Option<&str>,
         require_rv: bool,
         dry_run: bool,
+        op: Option<&Op<'_>>,
     ) -> ApiResult<Value> {
         let key = Self::key(rt, ns, name);
         let old = self
@@ -726,6 +794,10 @@ impl Store {
                 "the name of the object ({n}) does not match the name on the URL ({name})"
             )));
         }
+        let request_managed = candidate
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .and_then(|m| m.remove("managedFields"));
         let mut new = if subresource == Some("status") {
             let mut n = old.clone();
             match candidate.get("status") {
@@ -775,6 +847,30 @@ impl Store {
         if rt.is_crd() {
             let (_, status) = crd_type(&new, name)?;
             new["status"] = status;
+        }
+        metadata_mut(&mut new).remove("managedFields");
+        match op {
+            Some(op) => {
+                let base = match request_managed {
+                    Some(Value::Array(a)) if !a.is_empty() => {
+                        managed::parse_entries(Some(&Value::Array(a)))
+                    }
+                    _ => managed::parse_entries(old.pointer("/metadata/managedFields")),
+                };
+                self.track_fields(
+                    rt,
+                    Some(&old),
+                    &mut new,
+                    base,
+                    op,
+                    subresource == Some("status"),
+                )?;
+            }
+            None => {
+                if let Some(mf) = old.pointer("/metadata/managedFields") {
+                    metadata_mut(&mut new).insert("managedFields".into(), mf.clone());
+                }
+            }
         }
         if old.pointer("/metadata/deletionTimestamp").is_some() {
             let before = finalizers_of(&old);

@@ -133,7 +133,8 @@ async fn crud_conflict_and_generation() {
         "ignored status is a no-op"
     );
 
-    // server-side apply creates, then merges
+    // server-side apply creates, then applies the full intent again (fields left out
+    // would be removed: see tests/apply.rs)
     let ap = PatchParams::apply("test").force();
     let applied = api
         .patch("g2", &ap, &Patch::Apply(json!({"apiVersion": "test.example.com/v1", "kind": "Gadget", "metadata": {"name": "g2"}, "spec": {"size": 7}})))
@@ -141,7 +142,7 @@ async fn crud_conflict_and_generation() {
         .expect("apply create");
     assert_eq!(applied.spec.size, 7);
     let applied = api
-        .patch("g2", &ap, &Patch::Apply(json!({"apiVersion": "test.example.com/v1", "kind": "Gadget", "spec": {"colour": "red"}})))
+        .patch("g2", &ap, &Patch::Apply(json!({"apiVersion": "test.example.com/v1", "kind": "Gadget", "spec": {"size": 7, "colour": "red"}})))
         .await
         .expect("apply update");
     assert_eq!(

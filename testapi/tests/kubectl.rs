@@ -622,3 +622,91 @@ async fn kubectl_builtin_kinds() {
         .await;
     env.done().await;
 }
+
+#[tokio::test]
+async fn kubectl_server_side_apply_and_conflicts() {
+    if !have_kubectl() {
+        return;
+    }
+    let env = Env::new("ssa").await;
+    let cm = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: default\ndata:\n  mode: {v}\n  keep: yes-a\n"
+        )
+    };
+    let f1 = env.file("cm1.yaml", &cm("fast"));
+    let out = env.ok(&["apply", "--server-side", "-f", &f1]).await;
+    assert!(out.contains("configmap/cfg serverside-applied"), "{out}");
+    // managedFields are hidden by kubectl unless asked for
+    let plain = env.ok(&["get", "cm", "cfg", "-o", "yaml"]).await;
+    assert!(!plain.contains("managedFields"), "{plain}");
+    let shown = env
+        .ok(&["get", "cm", "cfg", "-o", "yaml", "--show-managed-fields"])
+        .await;
+    assert!(shown.contains("managedFields:"), "{shown}");
+    assert!(shown.contains("manager: kubectl"), "{shown}");
+    assert!(shown.contains("operation: Apply"), "{shown}");
+    assert!(shown.contains("f:mode: {}"), "{shown}");
+
+    // another field manager changing the value: conflict, as kube-apiserver reports it
+    let f2 = env.file(
+        "cm2.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: default\ndata:\n  mode: slow\n",
+    );
+    let err = env
+        .fails(&["apply", "--server-side", "--field-manager=tuner", "-f", &f2])
+        .await;
+    assert!(err.contains("Apply failed with 1 conflict"), "{err}");
+    assert!(
+        err.contains("conflict with \"kubectl\": .data.mode"),
+        "{err}"
+    );
+    // --force-conflicts takes the field
+    env.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=tuner",
+        "--force-conflicts",
+        "-f",
+        &f2,
+    ])
+    .await;
+    let v = env
+        .ok(&[
+            "get",
+            "cm",
+            "cfg",
+            "-o",
+            "jsonpath={.data.mode},{.data.keep}",
+        ])
+        .await;
+    assert_eq!(v, "slow,yes-a");
+    // kubectl re-applying its file without `mode` leaves tuner's value alone and
+    // dropping `keep` removes it
+    let f3 = env.file(
+        "cm3.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: default\ndata:\n  other: x\n",
+    );
+    env.ok(&["apply", "--server-side", "-f", &f3]).await;
+    let v = env
+        .ok(&["get", "cm", "cfg", "-o", "jsonpath={.data}"])
+        .await;
+    assert_eq!(v, r#"{"mode":"slow","other":"x"}"#);
+
+    // client-side apply first, then server-side: kubectl migrates the ownership
+    let d1 = env.file(
+        "cm4.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: csa\n  namespace: default\ndata:\n  a: \"1\"\n  b: \"2\"\n",
+    );
+    env.ok(&["apply", "-f", &d1]).await;
+    let d2 = env.file(
+        "cm5.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: csa\n  namespace: default\ndata:\n  a: \"3\"\n",
+    );
+    env.ok(&["apply", "--server-side", "-f", &d2]).await;
+    let v = env
+        .ok(&["get", "cm", "csa", "-o", "jsonpath={.data}"])
+        .await;
+    assert_eq!(v, r#"{"a":"3"}"#);
+    env.done().await;
+}
