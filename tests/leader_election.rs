@@ -296,16 +296,14 @@ async fn a_leader_that_loses_the_lease_stops_and_exits_non_zero() {
     assert!(untouched(&c, NS, "after").await);
 }
 
-/// Evidence, not a regression test (run with `--ignored`): the test API server implements
-/// server-side apply as a plain merge, so the non-forced apply with which kube-lease-manager takes
-/// an orphaned lease never answers 409 Conflict. A candidate that read the lease as free just
-/// before another one took it overwrites the holder, and the first one keeps believing it leads
-/// until its next renewal. A real kube-apiserver answers 409 here (distinct field managers).
+/// Two candidates racing for a free Lease: kube-lease-manager takes it with a non-forced apply
+/// of `holderIdentity` under each candidate's own field manager (see `leader::field_manager`),
+/// and the API server refuses the second with 409 Conflict, so only one can lead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "documents a limitation of kube-test-server, see the doc comment"]
-async fn test_server_accepts_a_conflicting_apply_of_the_lease_holder() {
+async fn the_second_of_two_racing_candidates_is_refused() {
     use k8s_openapi::api::coordination::v1::Lease;
     use kube::api::{Api, Patch, PatchParams, PostParams};
+    use zilliz_operator::leader::field_manager;
     let server = TestServer::start().await.unwrap();
     let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
     let leases: Api<Lease> = Api::namespaced(client, "default");
@@ -315,32 +313,39 @@ async fn test_server_accepts_a_conflicting_apply_of_the_lease_holder() {
     let take = |who: &str| {
         serde_json::json!({
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "spec": {"holderIdentity": who, "leaseDurationSeconds": 3,
-                     "renewTime": format!("{:.6}", jiff::Timestamp::now())},
+            "spec": {"holderIdentity": who, "leaseDurationSeconds": 3},
         })
     };
     leases
         .patch(
             "l",
-            &PatchParams::apply("zilliz-operator-a"),
-            &Patch::Apply(take("a")),
+            &PatchParams::apply(&field_manager("op-a-00000001")),
+            &Patch::Apply(take("op-a-00000001")),
         )
         .await
         .unwrap();
     let second = leases
         .patch(
             "l",
-            &PatchParams::apply("zilliz-operator-b"),
-            &Patch::Apply(take("b")),
+            &PatchParams::apply(&field_manager("op-b-00000002")),
+            &Patch::Apply(take("op-b-00000002")),
         )
         .await;
+    match second {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(
+                (status.code, status.reason.as_str()),
+                (409, "Conflict"),
+                "{status:?}"
+            );
+            assert!(
+                status.message.contains(".spec.holderIdentity"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("the second candidate's apply must be refused, got {other:?}"),
+    }
     let holder = leases.get("l").await.unwrap().spec.unwrap().holder_identity;
-    eprintln!(
-        "second apply: {:?}; holder now {holder:?}",
-        second.as_ref().map(|_| "200 OK")
-    );
-    assert!(
-        second.is_ok(),
-        "the test server now detects apply conflicts: turn this into a real test"
-    );
+    assert_eq!(holder.as_deref(), Some("op-a-00000001"));
 }
