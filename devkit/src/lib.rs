@@ -6,7 +6,9 @@
 //! * [`zilliz_fake`]: a stateful HTTP fake of the Zilliz Cloud control plane and v2 data plane.
 //! * [`e2e`]: the test Kubernetes API server, the operator binary as a subprocess, kubectl.
 //! * [`demo`]: the newcomer's walk-through, built from the three above.
+//! * [`bench`]: the scale benchmark (`cargo run --release -p zilliz-devkit --bin bench`).
 
+pub mod bench;
 pub mod demo;
 pub mod e2e;
 pub mod milvus;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
 
@@ -29,6 +29,8 @@ struct State {
     outage: usize,
     /// method, path and JSON body (`null` when none) of every request
     calls: Vec<(String, String, Value)>,
+    /// when each of `calls` arrived (same index)
+    arrived: Vec<Instant>,
     latency: Duration,
 }
 
@@ -55,6 +57,7 @@ impl Respond for Responder {
         let method = req.method.to_string();
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         s.calls.push((method.clone(), path.clone(), body.clone()));
+        s.arrived.push(Instant::now());
         let delay = s.latency;
         let json = |status: u16, body: Value| {
             ResponseTemplate::new(status)
@@ -393,6 +396,18 @@ impl ZillizFake {
 
     pub fn total_calls(&self) -> usize {
         self.state.lock().unwrap().calls.len()
+    }
+
+    /// Method, path and arrival time of every call from the `from`-th on (0: all), in order.
+    /// The answer leaves [`ZillizFake::set_latency`] later than it arrived.
+    pub fn timed_calls(&self, from: usize) -> Vec<(String, String, Instant)> {
+        let s = self.state.lock().unwrap();
+        s.calls
+            .iter()
+            .zip(&s.arrived)
+            .skip(from)
+            .map(|((m, p, _), t)| (m.clone(), p.clone(), *t))
+            .collect()
     }
 
     pub fn all_calls(&self) -> Vec<(String, String)> {

@@ -1,0 +1,1185 @@
+//! The scale benchmark (`cargo run --release -p zilliz-devkit --bin bench`): N objects of the
+//! four kinds against the in-process test API server and the Zilliz fake (with a fixed answer
+//! latency), the release `zilliz-operator` binary as a subprocess, then every object deleted at
+//! once. It measures, it does not assert: [`run`] answers a [`Report`] that prints as a table
+//! and as one `BENCH {json}` line.
+//!
+//! Phases of one run:
+//!
+//! 1. API server, CRDs (through the API: `crds/*.yaml`), the Zilliz fake holding N resources,
+//!    the Secret and the N objects (created concurrently, **before** the operator starts).
+//! 2. The operator starts; the bench waits until every object carries the finalizer and
+//!    `Ready=True` (listing), then until the operator is quiet (no reconcile, no fake call, no
+//!    Kubernetes request for a second), and counts what the creation phase cost.
+//! 3. Every object is deleted at once (concurrent delete calls); a watch per kind timestamps each
+//!    object's disappearance (a list confirms the end). Counted from the first delete call.
+
+use crate::{e2e::Cluster, workspace_root, zilliz_fake::ZillizFake};
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::{
+    Api, Client,
+    api::{
+        ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, WatchEvent, WatchParams,
+    },
+};
+use serde_json::{Value, json};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+/// The API key the fake accepts and the Secret holds.
+pub const TOKEN: &str = "bench-api-key";
+/// Namespace of every object.
+pub const NAMESPACE: &str = "default";
+/// The Secret every object names.
+pub const SECRET: &str = "bench-credentials";
+const FINALIZER: &str = "zilliz.io/finalizer";
+
+/// One of the four kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Cluster,
+    Collection,
+    Partition,
+    Index,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::Cluster,
+        Kind::Collection,
+        Kind::Partition,
+        Kind::Index,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Cluster => "cluster",
+            Kind::Collection => "collection",
+            Kind::Partition => "partition",
+            Kind::Index => "index",
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Kind::Cluster => "ZillizCluster",
+            Kind::Collection => "ZillizCollection",
+            Kind::Partition => "ZillizPartition",
+            Kind::Index => "ZillizIndex",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Cluster => "zillizclusters",
+            Kind::Collection => "zillizcollections",
+            Kind::Partition => "zillizpartitions",
+            Kind::Index => "zillizindexes",
+        }
+    }
+
+    fn api_resource(self) -> ApiResource {
+        ApiResource {
+            group: "zilliz.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "zilliz.io/v1alpha1".into(),
+            kind: self.kind().into(),
+            plural: self.plural().into(),
+        }
+    }
+
+    /// The drop-side calls one object of this kind needs at the least, one after the other.
+    fn serial_calls(self) -> u32 {
+        match self {
+            // drop, then describes until DELETED (the fake answers DELETING once)
+            Kind::Cluster => 3,
+            // release, then drop
+            Kind::Partition => 2,
+            _ => 1,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Vec<Kind>> {
+        match s {
+            "all" => Some(Kind::ALL.to_vec()),
+            "cluster" | "clusters" => Some(vec![Kind::Cluster]),
+            "collection" | "collections" => Some(vec![Kind::Collection]),
+            "partition" | "partitions" => Some(vec![Kind::Partition]),
+            "index" | "indexes" => Some(vec![Kind::Index]),
+            _ => None,
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub objects: usize,
+    pub latency: Duration,
+    pub kinds: Vec<Kind>,
+    /// `--max-concurrent-reconciles` of the operator (per kind).
+    pub concurrency: u16,
+    /// Concurrent create calls (and delete calls) of the bench.
+    pub client_concurrency: usize,
+    /// `--poll-base` of the operator: the first wait between cluster describes after a drop.
+    pub poll_base: Duration,
+    /// Longest wait for Ready and for the deletion.
+    pub timeout: Duration,
+    pub operator_bin: PathBuf,
+}
+
+impl Config {
+    /// The operator's flags (after `run`).
+    pub fn operator_args(&self) -> Vec<String> {
+        [
+            "--max-concurrent-reconciles".to_string(),
+            self.concurrency.to_string(),
+            "--metrics-addr".into(),
+            "127.0.0.1:0".into(),
+            "--resync-interval".into(),
+            "1h".into(),
+            "--backoff-base".into(),
+            "200ms".into(),
+            "--backoff-cap".into(),
+            "2s".into(),
+            "--poll-base".into(),
+            format!("{}ms", self.poll_base.as_millis()),
+            "--poll-cap".into(),
+            "1s".into(),
+            "--request-timeout".into(),
+            "30s".into(),
+        ]
+        .to_vec()
+    }
+
+    /// Objects per kind: N split evenly, the remainder to the first kinds.
+    pub fn split(&self) -> Vec<(Kind, usize)> {
+        let k = self.kinds.len().max(1);
+        self.kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| (*kind, self.objects / k + usize::from(i < self.objects % k)))
+            .collect()
+    }
+}
+
+/// A `Duration` from `5ms`, `50ms`, `1s`, `2m`, `1h`, `300us` (or a bare number of ms).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "" | "ms" => n / 1e3,
+        "us" | "µs" => n / 1e6,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// CPU seconds (user + system) and resident memory of a process, from `/proc`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcStats {
+    pub cpu_seconds: f64,
+    /// VmHWM: the peak resident set so far, in KiB.
+    pub peak_rss_kib: u64,
+    /// VmRSS now, in KiB.
+    pub rss_kib: u64,
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+pub fn proc_stats(pid: u32) -> Option<ProcStats> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // fields after "(comm) ": state is field 3, utime 14, stime 15
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Some(ProcStats {
+        cpu_seconds: (utime + stime) / clock_ticks(),
+        peak_rss_kib: kib("VmHWM:"),
+        rss_kib: kib("VmRSS:"),
+    })
+}
+
+/// `METHOD /path` with cluster ids replaced by `{id}`.
+pub fn endpoint(method: &str, path: &str) -> String {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let path = match segs.as_slice() {
+        [v, "clusters", _] => format!("/{v}/clusters/{{id}}"),
+        [v, "clusters", _, rest @ ..] => format!("/{v}/clusters/{{id}}/{}", rest.join("/")),
+        _ => path.to_string(),
+    };
+    format!("{method} {path}")
+}
+
+/// Calls per endpoint.
+fn count_calls(calls: &[(String, String, Instant)]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (m, p, _) in calls {
+        *out.entry(endpoint(m, p)).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Per endpoint, the most calls that arrived within one `window` (the fake's answer latency):
+/// how many it was serving at once at the peak.
+fn peak_concurrency(
+    calls: &[(String, String, Instant)],
+    window: Duration,
+) -> BTreeMap<String, usize> {
+    let window = window.max(Duration::from_millis(1));
+    let mut by: BTreeMap<String, Vec<Instant>> = BTreeMap::new();
+    for (m, p, t) in calls {
+        by.entry(endpoint(m, p)).or_default().push(*t);
+    }
+    by.into_iter()
+        .map(|(k, mut ts)| {
+            ts.sort();
+            let mut peak = 0;
+            let mut lo = 0;
+            for hi in 0..ts.len() {
+                while ts[hi].duration_since(ts[lo]) >= window {
+                    lo += 1;
+                }
+                peak = peak.max(hi - lo + 1);
+            }
+            (k, peak)
+        })
+        .collect()
+}
+
+/// `after - before` of the test server's request counters (zeros left out).
+fn diff_counts(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v - before.get(k).copied().unwrap_or(0);
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+fn is_write(key: &str) -> bool {
+    matches!(
+        key.split(' ').next(),
+        Some("create" | "update" | "patch" | "delete" | "deletecollection")
+    )
+}
+
+/// `zilliz_operator_reconciles_total` by kind (all results).
+fn reconciles(metrics: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("zilliz_operator_reconciles_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let kind = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("kind=\""))
+            .map(|k| k.trim_end_matches('"').to_string())
+            .unwrap_or_default();
+        let v: f64 = value.trim().parse().unwrap_or(0.0);
+        *out.entry(kind).or_insert(0) += v as u64;
+    }
+    out
+}
+
+fn sum<V: Copy + std::iter::Sum<V>>(m: &BTreeMap<String, V>) -> V {
+    m.values().copied().sum()
+}
+
+/// What one run measured.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub objects: usize,
+    pub per_kind: Vec<(Kind, usize)>,
+    pub latency: Duration,
+    pub concurrency: u16,
+    pub poll_base: Duration,
+    pub operator_args: Vec<String>,
+    pub create_time: Duration,
+    /// operator spawn → first call the fake saw (an observe: objects existed before the spawn)
+    pub spawn_to_first_call: Option<Duration>,
+    /// operator spawn → every object finalized and Ready
+    pub spawn_to_ready: Duration,
+    /// Zilliz calls per endpoint from the operator's start until it was quiet after Ready
+    pub creation_calls: BTreeMap<String, usize>,
+    pub creation_k8s: BTreeMap<String, u64>,
+    pub creation_reconciles: BTreeMap<String, u64>,
+    /// first delete call → last object gone
+    pub delete_time: Duration,
+    /// first delete call → first drop call at the fake
+    pub first_drop_after_delete: Option<Duration>,
+    /// last delete call answered, after the first was sent
+    pub delete_calls_time: Duration,
+    /// first delete call → last object of each kind gone (seen by the watch)
+    pub last_gone_by_kind: BTreeMap<&'static str, Duration>,
+    pub deletion_calls: BTreeMap<String, usize>,
+    pub deletion_peak_concurrency: BTreeMap<String, usize>,
+    pub deletion_k8s: BTreeMap<String, u64>,
+    pub deletion_reconciles: BTreeMap<String, u64>,
+    pub proc_after_ready: ProcStats,
+    pub proc_after_delete: ProcStats,
+    pub operator_warnings: usize,
+    /// distinct WARN/ERROR messages of the operator (without timestamps), with their count
+    pub warning_kinds: BTreeMap<String, usize>,
+    /// CPU seconds of this process (API server, fake, watches, delete calls) in the deletion
+    /// phase: with the operator's, how busy the machine was
+    pub bench_cpu_deletion: f64,
+}
+
+impl Report {
+    /// Reconcilers that may run at once: `--max-concurrent-reconciles` per kind, one controller
+    /// per kind in play.
+    pub fn allowed(&self) -> usize {
+        usize::from(self.concurrency) * self.per_kind.len()
+    }
+
+    /// N × latency ÷ (C × kinds in play): every object one call, all slots busy all the time.
+    pub fn ideal(&self) -> Duration {
+        self.latency * self.objects as u32 / self.allowed().max(1) as u32
+    }
+
+    /// The same with the calls one object needs one after the other (partition release + drop,
+    /// cluster drop + 2 describes, without the poll waits between them): the slowest kind.
+    pub fn ideal_serial(&self) -> Duration {
+        self.per_kind
+            .iter()
+            .map(|(k, n)| {
+                self.latency * (*n as u32 * k.serial_calls()) / u32::from(self.concurrency.max(1))
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    pub fn ratio(&self) -> f64 {
+        self.delete_time.as_secs_f64() / self.ideal().as_secs_f64().max(1e-9)
+    }
+
+    fn n_of(&self, kind: Kind) -> usize {
+        self.per_kind
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    }
+
+    /// Drop calls per object of the kind that makes them (clusters, collections, partitions,
+    /// indexes): `(kind, drops, objects)`.
+    pub fn drops(&self) -> Vec<(Kind, usize, usize)> {
+        self.per_kind
+            .iter()
+            .map(|(k, n)| {
+                let key = match k {
+                    Kind::Cluster => "DELETE /v2/clusters/{id}/drop",
+                    Kind::Collection => "POST /v2/vectordb/collections/drop",
+                    Kind::Partition => "POST /v2/vectordb/partitions/drop",
+                    Kind::Index => "POST /v2/vectordb/indexes/drop",
+                };
+                (*k, self.deletion_calls.get(key).copied().unwrap_or(0), *n)
+            })
+            .collect()
+    }
+
+    pub fn total_drops(&self) -> usize {
+        self.drops().iter().map(|(_, d, _)| d).sum()
+    }
+
+    /// Kubernetes writes (create/update/patch) the operator made in the deletion phase; the
+    /// bench's own delete calls are not in it.
+    pub fn deletion_operator_writes(&self) -> u64 {
+        self.deletion_k8s
+            .iter()
+            .filter(|(k, _)| is_write(k) && !k.starts_with("delete "))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// Operator + bench CPU in the deletion phase, per second of it.
+    pub fn cores_busy(&self) -> f64 {
+        let op = self.proc_after_delete.cpu_seconds - self.proc_after_ready.cpu_seconds;
+        (op + self.bench_cpu_deletion) / self.delete_time.as_secs_f64().max(1e-9)
+    }
+
+    pub fn cpu_per_1000_drops(&self) -> f64 {
+        let cpu = self.proc_after_delete.cpu_seconds - self.proc_after_ready.cpu_seconds;
+        cpu * 1000.0 / self.total_drops().max(1) as f64
+    }
+
+    pub fn json(&self) -> Value {
+        let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+        let per_obj = |v: f64| (v / self.objects.max(1) as f64 * 1000.0).round() / 1000.0;
+        json!({
+            "objects": self.objects,
+            "per_kind": self.per_kind.iter().map(|(k, n)| (k.label(), *n)).collect::<BTreeMap<_, _>>(),
+            "latency_ms": ms(self.latency),
+            "concurrency_per_kind": self.concurrency,
+            "allowed_concurrency": self.allowed(),
+            "poll_base_ms": ms(self.poll_base),
+            "create_ms": ms(self.create_time),
+            "spawn_to_first_call_ms": self.spawn_to_first_call.map(ms),
+            "spawn_to_ready_ms": ms(self.spawn_to_ready),
+            "delete_all_ms": ms(self.delete_time),
+            "ideal_ms": ms(self.ideal()),
+            "ideal_serial_ms": ms(self.ideal_serial()),
+            "ratio": (self.ratio() * 100.0).round() / 100.0,
+            "delete_calls_ms": ms(self.delete_calls_time),
+            "last_gone_ms_by_kind": self.last_gone_by_kind.iter().map(|(k, d)| (*k, ms(*d))).collect::<BTreeMap<_, _>>(),
+            "first_drop_after_delete_ms": self.first_drop_after_delete.map(ms),
+            "drops_per_object": self.drops().iter().map(|(k, d, n)| (k.label(), (*d as f64 / (*n).max(1) as f64 * 1000.0).round() / 1000.0)).collect::<BTreeMap<_, _>>(),
+            "deletion_calls": self.deletion_calls,
+            "deletion_peak_concurrency": self.deletion_peak_concurrency,
+            "creation_calls": self.creation_calls,
+            "deletion_k8s": self.deletion_k8s,
+            "creation_k8s": self.creation_k8s,
+            "k8s_writes_per_deleted_object": per_obj(self.deletion_operator_writes() as f64),
+            "creation_reconciles_per_object": per_obj(sum(&self.creation_reconciles) as f64),
+            "deletion_reconciles_per_object": per_obj(sum(&self.deletion_reconciles) as f64),
+            "creation_reconciles": self.creation_reconciles,
+            "deletion_reconciles": self.deletion_reconciles,
+            "peak_rss_mib": (self.proc_after_delete.peak_rss_kib as f64 / 1024.0 * 10.0).round() / 10.0,
+            "rss_after_ready_mib": (self.proc_after_ready.rss_kib as f64 / 1024.0 * 10.0).round() / 10.0,
+            "cpu_s_total": (self.proc_after_delete.cpu_seconds * 100.0).round() / 100.0,
+            "cpu_s_to_ready": (self.proc_after_ready.cpu_seconds * 100.0).round() / 100.0,
+            "cpu_s_per_1000_drops": (self.cpu_per_1000_drops() * 1000.0).round() / 1000.0,
+            "operator_warnings": self.operator_warnings,
+            "operator_warning_kinds": self.warning_kinds,
+            "bench_cpu_s_deletion": (self.bench_cpu_deletion * 100.0).round() / 100.0,
+            "cores_busy_deletion": (self.cores_busy() * 100.0).round() / 100.0,
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "operator_args": self.operator_args,
+        })
+    }
+}
+
+fn per(n: impl Into<f64>, objects: usize) -> String {
+    format!("{:.3}", n.into() / objects.max(1) as f64)
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.objects;
+        let kinds: Vec<String> = self
+            .per_kind
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.label()))
+            .collect();
+        writeln!(
+            f,
+            "== {n} objects ({}), fake latency {:?}, --max-concurrent-reconciles {}, --poll-base {:?}",
+            kinds.join(", "),
+            self.latency,
+            self.concurrency,
+            self.poll_base
+        )?;
+        writeln!(f, "  {:<58} {:>12}", "figure", "value")?;
+        let row = |f: &mut fmt::Formatter<'_>, k: &str, v: String| writeln!(f, "  {k:<58} {v:>12}");
+        row(
+            f,
+            "create N objects (bench, before the operator)",
+            format!("{:.2?}", self.create_time),
+        )?;
+        row(
+            f,
+            "operator spawn -> first Zilliz call (an observe)",
+            self.spawn_to_first_call
+                .map(|d| format!("{d:.2?}"))
+                .unwrap_or("-".into()),
+        )?;
+        row(
+            f,
+            "operator spawn -> all finalized and Ready",
+            format!("{:.2?}", self.spawn_to_ready),
+        )?;
+        row(
+            f,
+            "DELETE ALL: first delete call -> last object gone",
+            format!("{:.2?}", self.delete_time),
+        )?;
+        row(
+            f,
+            &format!(
+                "  ideal N x latency / (C x {} kinds = {})",
+                self.per_kind.len(),
+                self.allowed()
+            ),
+            format!("{:.2?}", self.ideal()),
+        )?;
+        row(
+            f,
+            "  ratio delete-all / ideal (target <= 1.2)",
+            format!("{:.2}", self.ratio()),
+        )?;
+        row(
+            f,
+            "  ideal with serial calls per object (slowest kind)",
+            format!("{:.2?}", self.ideal_serial()),
+        )?;
+        row(
+            f,
+            "  the bench's N delete calls took",
+            format!("{:.2?}", self.delete_calls_time),
+        )?;
+        row(
+            f,
+            "  first delete call -> first drop at the fake",
+            self.first_drop_after_delete
+                .map(|d| format!("{d:.2?}"))
+                .unwrap_or("-".into()),
+        )?;
+        for (k, d) in &self.last_gone_by_kind {
+            row(f, &format!("  last {k} gone after"), format!("{d:.2?}"))?;
+        }
+        for (k, d, objs) in self.drops() {
+            row(
+                f,
+                &format!("drop calls per {} (target 1.0)", k.label()),
+                per(d as f64, objs),
+            )?;
+        }
+        writeln!(
+            f,
+            "  Zilliz calls in the deletion phase (per deleted object; peak concurrency):"
+        )?;
+        for (ep, c) in &self.deletion_calls {
+            let peak = self.deletion_peak_concurrency.get(ep).copied().unwrap_or(0);
+            let objs = if ep.contains("/clusters") {
+                self.n_of(Kind::Cluster)
+            } else if ep.contains("/partitions/") {
+                self.n_of(Kind::Partition)
+            } else if ep.contains("/indexes/") {
+                self.n_of(Kind::Index)
+            } else {
+                self.n_of(Kind::Collection)
+            };
+            row(
+                f,
+                &format!("  {ep}"),
+                format!("{c} ({}/obj, peak {peak})", per(*c as f64, objs)),
+            )?;
+        }
+        writeln!(f, "  Zilliz calls in the creation phase (observe):")?;
+        for (ep, c) in &self.creation_calls {
+            row(f, &format!("  {ep}"), c.to_string())?;
+        }
+        row(
+            f,
+            "Kubernetes writes per deleted object (operator; target <= 3)",
+            per(self.deletion_operator_writes() as f64, n),
+        )?;
+        for (k, v) in self.deletion_k8s.iter().filter(|(k, _)| is_write(k)) {
+            let by = if k.starts_with("delete ") {
+                " (bench)"
+            } else {
+                ""
+            };
+            row(
+                f,
+                &format!("  {k}{by}"),
+                format!("{v} ({}/obj)", per(*v as f64, n)),
+            )?;
+        }
+        let reads: u64 = self
+            .deletion_k8s
+            .iter()
+            .filter(|(k, _)| !is_write(k))
+            .map(|(_, v)| v)
+            .sum();
+        row(
+            f,
+            "Kubernetes reads in the deletion phase (get/list/watch)",
+            format!("{reads} ({}/obj)", per(reads as f64, n)),
+        )?;
+        for (k, v) in self.deletion_k8s.iter().filter(|(k, _)| !is_write(k)) {
+            row(f, &format!("  {k}"), v.to_string())?;
+        }
+        let cw: u64 = self
+            .creation_k8s
+            .iter()
+            .filter(|(k, _)| is_write(k))
+            .map(|(_, v)| v)
+            .sum();
+        row(
+            f,
+            "Kubernetes writes per object, creation phase (operator)",
+            per(cw as f64, n),
+        )?;
+        for (k, v) in self.creation_k8s.iter().filter(|(k, _)| is_write(k)) {
+            row(f, &format!("  {k}"), v.to_string())?;
+        }
+        row(
+            f,
+            "reconciles per object, creation phase",
+            per(sum(&self.creation_reconciles) as f64, n),
+        )?;
+        row(
+            f,
+            "reconciles per object, deletion phase",
+            per(sum(&self.deletion_reconciles) as f64, n),
+        )?;
+        for (k, v) in &self.deletion_reconciles {
+            row(f, &format!("  {k}"), v.to_string())?;
+        }
+        row(
+            f,
+            "operator peak RSS (VmHWM; target < 64 MiB at 10k)",
+            format!(
+                "{:.1} MiB",
+                self.proc_after_delete.peak_rss_kib as f64 / 1024.0
+            ),
+        )?;
+        row(
+            f,
+            "operator RSS once Ready",
+            format!("{:.1} MiB", self.proc_after_ready.rss_kib as f64 / 1024.0),
+        )?;
+        row(
+            f,
+            "operator CPU to Ready",
+            format!("{:.2} s", self.proc_after_ready.cpu_seconds),
+        )?;
+        row(
+            f,
+            "operator CPU per 1,000 drops (deletion phase)",
+            format!("{:.3} s", self.cpu_per_1000_drops()),
+        )?;
+        row(
+            f,
+            "CPU busy in the deletion phase (operator + bench), cores",
+            format!(
+                "{:.2} of {}",
+                self.cores_busy(),
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            ),
+        )?;
+        row(
+            f,
+            "operator WARN/ERROR log lines",
+            self.operator_warnings.to_string(),
+        )?;
+        for (m, c) in &self.warning_kinds {
+            writeln!(f, "    {c} x {m}")?;
+        }
+        Ok(())
+    }
+}
+
+fn err(what: &str) -> impl Fn(kube::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+fn object_json(kind: Kind, i: usize, fake: &str) -> (String, Value) {
+    let name = format!("bench-{}-{i:05}", kind.label());
+    let creds = json!({"name": SECRET, "key": "apiKey"});
+    let connection = json!({"endpoint": fake, "credentialsSecretRef": creds});
+    let spec = match kind {
+        Kind::Cluster => json!({
+            "clusterId": format!("in01-bench{i:05}"),
+            "controlPlane": {"apiVersion": "v2", "baseUrl": fake},
+            "credentialsSecretRef": creds,
+        }),
+        Kind::Collection => json!({
+            "collectionName": format!("coll_{i:05}"),
+            "dbName": "default",
+            "connection": connection,
+        }),
+        // partitions and indexes live in collections of their own, which no object names
+        Kind::Partition => json!({
+            "partitionName": format!("p_{i:05}"),
+            "collectionName": format!("pcoll_{i:05}"),
+            "connection": connection,
+        }),
+        Kind::Index => json!({
+            "indexName": "vector_idx",
+            "collectionName": format!("icoll_{i:05}"),
+            "connection": connection,
+        }),
+    };
+    let obj = json!({
+        "apiVersion": "zilliz.io/v1alpha1",
+        "kind": kind.kind(),
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": spec,
+    });
+    (name, obj)
+}
+
+fn seed(fake: &ZillizFake, kind: Kind, i: usize) {
+    match kind {
+        Kind::Cluster => fake.add_cluster(&format!("in01-bench{i:05}")),
+        Kind::Collection => fake.add_collection("default", &format!("coll_{i:05}"), false),
+        Kind::Partition => {
+            let coll = format!("pcoll_{i:05}");
+            fake.add_collection("default", &coll, true);
+            fake.add_partition("default", &coll, &format!("p_{i:05}"), true);
+        }
+        Kind::Index => {
+            let coll = format!("icoll_{i:05}");
+            fake.add_collection("default", &coll, false);
+            fake.add_index("default", &coll, "vector_idx");
+        }
+    }
+}
+
+/// `crds/*.yaml` through the apiextensions API, then waits until each kind can be listed.
+async fn install_crds(client: &Client, kinds: &[Kind]) -> Result<(), String> {
+    let ar = ApiResource {
+        group: "apiextensions.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "apiextensions.k8s.io/v1".into(),
+        kind: "CustomResourceDefinition".into(),
+        plural: "customresourcedefinitions".into(),
+    };
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let dir = workspace_root().join("crds");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        for doc in text.split("\n---") {
+            let v: Value =
+                serde_yaml::from_str(doc).map_err(|e| format!("{}: {e}", file.display()))?;
+            if v.is_null() {
+                continue;
+            }
+            let crd: DynamicObject =
+                serde_json::from_value(v).map_err(|e| format!("{}: {e}", file.display()))?;
+            api.create(&PostParams::default(), &crd)
+                .await
+                .map_err(err("create CRD"))?;
+        }
+    }
+    for kind in kinds {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+        let start = Instant::now();
+        while api.list(&ListParams::default().limit(1)).await.is_err() {
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err(format!("the CRD of {} is not served", kind.kind()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+fn is_ready(o: &DynamicObject) -> bool {
+    let finalized = o
+        .metadata
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|f| f == FINALIZER));
+    let ready = o.data["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    });
+    finalized && ready
+}
+
+/// Objects of the kinds in play that are finalized and Ready, and how many exist.
+async fn count_ready(client: &Client, kinds: &[Kind]) -> Result<(usize, usize), String> {
+    let mut ready = 0;
+    let mut all = 0;
+    for kind in kinds {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), NAMESPACE, &kind.api_resource());
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(err("list"))?;
+        all += list.items.len();
+        ready += list.items.iter().filter(|o| is_ready(o)).count();
+    }
+    Ok((ready, all))
+}
+
+/// One run of the benchmark.
+pub async fn run(cfg: &Config) -> Result<Report, String> {
+    let per_kind = cfg.split();
+    let kinds: Vec<Kind> = per_kind.iter().map(|(k, _)| *k).collect();
+    let cluster = Cluster::start_empty().await;
+    let url = cluster
+        .server
+        .url()
+        .parse()
+        .map_err(|e| format!("server url: {e}"))?;
+    let client = Client::try_from(kube::Config::new(url)).map_err(err("kube client"))?;
+    install_crds(&client, &kinds).await?;
+
+    let fake = ZillizFake::start(TOKEN).await;
+    fake.set_latency(cfg.latency);
+    let fake_uri = fake.uri();
+
+    let secrets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        NAMESPACE,
+        &ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            plural: "secrets".into(),
+        },
+    );
+    let secret: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": SECRET, "namespace": NAMESPACE},
+        "type": "Opaque",
+        "stringData": {"apiKey": TOKEN},
+    }))
+    .map_err(|e| e.to_string())?;
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(err("create Secret"))?;
+
+    // 1. the N objects, before the operator starts
+    let mut todo = Vec::new();
+    for (kind, n) in &per_kind {
+        for i in 0..*n {
+            seed(&fake, *kind, i);
+            let (name, obj) = object_json(*kind, i, &fake_uri);
+            let obj: DynamicObject = serde_json::from_value(obj).map_err(|e| e.to_string())?;
+            todo.push((*kind, name, obj));
+        }
+    }
+    let started = Instant::now();
+    stream::iter(todo.iter().map(|(kind, _, obj)| {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), NAMESPACE, &kind.api_resource());
+        async move { api.create(&PostParams::default(), obj).await }
+    }))
+    .buffer_unordered(cfg.client_concurrency.max(1))
+    .try_collect::<Vec<_>>()
+    .await
+    .map_err(err("create object"))?;
+    let create_time = started.elapsed();
+
+    // 2. the operator, until everything is Ready and it is quiet
+    let k8s_0 = cluster.server.request_counts();
+    let fake_0 = fake.total_calls();
+    let args = cfg.operator_args();
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let spawned = Instant::now();
+    let mut op = cluster.spawn_operator(
+        &cfg.operator_bin,
+        "operator",
+        &arg_refs,
+        &[("RUST_LOG", "info"), ("LOG_FORMAT", "json")],
+    );
+    let pid = op.pid().ok_or("the operator exited at once")?;
+    op.addr().await;
+    loop {
+        let (ready, all) = count_ready(&client, &kinds).await?;
+        if ready == cfg.objects {
+            break;
+        }
+        if spawned.elapsed() > cfg.timeout {
+            return Err(format!(
+                "only {ready} of {all} objects Ready after {:?}\n{}",
+                cfg.timeout,
+                op.log_tail()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(if cfg.objects > 2000 {
+            500
+        } else {
+            100
+        }))
+        .await;
+    }
+    let spawn_to_ready = spawned.elapsed();
+    let spawn_to_first_call = fake
+        .timed_calls(fake_0)
+        .first()
+        .map(|(_, _, t)| t.saturating_duration_since(spawned));
+    // quiet: no reconcile, no Zilliz call, no operator request for one second
+    let mut last = (reconciles(&op.http("/metrics").await.1), fake.total_calls());
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = (reconciles(&op.http("/metrics").await.1), fake.total_calls());
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+        if spawned.elapsed() > cfg.timeout {
+            return Err("the operator never went quiet after Ready".into());
+        }
+    }
+    let creation_reconciles = last.0.clone();
+    let fake_1 = fake.total_calls();
+    let creation_calls = count_calls(&fake.timed_calls(fake_0)[..fake_1 - fake_0]);
+    let k8s_1 = cluster.server.request_counts();
+    let creation_k8s = diff_counts(&k8s_0, &k8s_1);
+    let proc_after_ready = proc_stats(pid).unwrap_or_default();
+
+    // 3. delete everything at once; a watch per kind timestamps each disappearance
+    let gone: Arc<Mutex<Vec<(Kind, Instant)>>> = Arc::default();
+    let mut watches = Vec::new();
+    for kind in &kinds {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), NAMESPACE, &kind.api_resource());
+        let rv = api
+            .list(&ListParams::default().limit(1))
+            .await
+            .map_err(err("list"))?
+            .metadata
+            .resource_version
+            .unwrap_or_default();
+        let mut events = api
+            .watch(&WatchParams::default().timeout(290), &rv)
+            .await
+            .map_err(err("watch"))?
+            .boxed();
+        let gone = gone.clone();
+        let kind = *kind;
+        watches.push(tokio::spawn(async move {
+            while let Some(Ok(ev)) = events.next().await {
+                if let WatchEvent::Deleted(_) = ev {
+                    gone.lock().unwrap().push((kind, Instant::now()));
+                }
+            }
+        }));
+    }
+    let k8s_2 = cluster.server.request_counts();
+    let fake_2 = fake.total_calls();
+    let metrics_2 = reconciles(&op.http("/metrics").await.1);
+    let bench_cpu_0 = proc_stats(std::process::id()).unwrap_or_default();
+    let t0 = Instant::now();
+    stream::iter(todo.iter().map(|(kind, name, _)| {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), NAMESPACE, &kind.api_resource());
+        async move { api.delete(name, &DeleteParams::default()).await }
+    }))
+    .buffer_unordered(cfg.client_concurrency.max(1))
+    .try_collect::<Vec<_>>()
+    .await
+    .map_err(err("delete object"))?;
+    let delete_calls_time = t0.elapsed();
+    let mut last_list = Instant::now();
+    let end = loop {
+        let seen = gone.lock().unwrap().len();
+        if seen >= cfg.objects {
+            break gone
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(_, t)| *t)
+                .max()
+                .unwrap_or(t0);
+        }
+        if last_list.elapsed() > Duration::from_secs(2) {
+            last_list = Instant::now();
+            let (_, left) = count_ready(&client, &kinds).await?;
+            if left == 0 {
+                // the watch missed some: the list says when, to 2 s
+                break Instant::now();
+            }
+        }
+        if t0.elapsed() > cfg.timeout {
+            return Err(format!(
+                "{} of {} objects still there after {:?}\n{}",
+                cfg.objects - seen,
+                cfg.objects,
+                cfg.timeout,
+                op.log_tail()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let delete_time = end.saturating_duration_since(t0);
+    let mut last_gone_by_kind = BTreeMap::new();
+    for (kind, t) in gone.lock().unwrap().iter() {
+        let d = t.saturating_duration_since(t0);
+        let e = last_gone_by_kind.entry(kind.label()).or_insert(d);
+        *e = (*e).max(d);
+    }
+    let (_, left) = count_ready(&client, &kinds).await?;
+    if left != 0 {
+        return Err(format!(
+            "{left} objects left after the watch saw them all go"
+        ));
+    }
+    // the operator finishes its last reconciles (metrics) after the objects are gone
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let proc_after_delete = proc_stats(pid).unwrap_or_default();
+    let bench_cpu_deletion = proc_stats(std::process::id())
+        .unwrap_or_default()
+        .cpu_seconds
+        - bench_cpu_0.cpu_seconds;
+    let metrics_3 = reconciles(&op.http("/metrics").await.1);
+    let deletion_reconciles: BTreeMap<String, u64> = metrics_3
+        .iter()
+        .map(|(k, v)| (k.clone(), v - metrics_2.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    let del_calls = fake.timed_calls(fake_2);
+    let first_drop_after_delete = del_calls
+        .iter()
+        .find(|(_, p, _)| p.ends_with("/drop"))
+        .map(|(_, _, t)| t.saturating_duration_since(t0));
+    let deletion_calls = count_calls(&del_calls);
+    let deletion_peak_concurrency = peak_concurrency(&del_calls, cfg.latency);
+    let k8s_3 = cluster.server.request_counts();
+    let deletion_k8s = diff_counts(&k8s_2, &k8s_3);
+    for w in watches {
+        w.abort();
+    }
+    let log = op.log();
+    let warnings: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["level"] == "WARN" || v["level"] == "ERROR")
+        .collect();
+    let operator_warnings = warnings.len();
+    let mut warning_kinds = BTreeMap::new();
+    for w in warnings {
+        // the message and its error, numbers masked: the shape, not the instance
+        let shape: String = format!(
+            "{} {}: {}",
+            w["level"].as_str().unwrap_or_default(),
+            w["message"].as_str().unwrap_or_default(),
+            w["error"].as_str().unwrap_or_default()
+        )
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .take(240)
+        .collect();
+        *warning_kinds.entry(shape).or_insert(0) += 1;
+    }
+    op.sigterm();
+    if op.exit_within(Duration::from_secs(10)).await.is_none() {
+        op.kill();
+    }
+    Ok(Report {
+        objects: cfg.objects,
+        per_kind,
+        latency: cfg.latency,
+        concurrency: cfg.concurrency,
+        poll_base: cfg.poll_base,
+        operator_args: args,
+        create_time,
+        spawn_to_first_call,
+        spawn_to_ready,
+        creation_calls,
+        creation_k8s,
+        creation_reconciles,
+        delete_time,
+        first_drop_after_delete,
+        delete_calls_time,
+        last_gone_by_kind,
+        deletion_calls,
+        deletion_peak_concurrency,
+        deletion_k8s,
+        deletion_reconciles,
+        proc_after_ready,
+        proc_after_delete,
+        operator_warnings,
+        warning_kinds,
+        bench_cpu_deletion,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("5ms"), Some(Duration::from_millis(5)));
+        assert_eq!(parse_duration("50"), Some(Duration::from_millis(50)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5 parsecs"), None);
+    }
+
+    #[test]
+    fn endpoints_hide_cluster_ids() {
+        assert_eq!(
+            endpoint("GET", "/v2/clusters/in01-x"),
+            "GET /v2/clusters/{id}"
+        );
+        assert_eq!(
+            endpoint("DELETE", "/v2/clusters/in01-x/drop"),
+            "DELETE /v2/clusters/{id}/drop"
+        );
+        assert_eq!(endpoint("GET", "/v2/clusters"), "GET /v2/clusters");
+        assert_eq!(
+            endpoint("POST", "/v2/vectordb/collections/drop"),
+            "POST /v2/vectordb/collections/drop"
+        );
+    }
+
+    #[test]
+    fn peak_concurrency_counts_calls_within_one_latency() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let calls: Vec<(String, String, Instant)> = [0, 1, 2, 10, 11]
+            .iter()
+            .map(|o| ("POST".to_string(), "/x".to_string(), t + ms(*o)))
+            .collect();
+        assert_eq!(peak_concurrency(&calls, ms(5))["POST /x"], 3);
+        assert_eq!(peak_concurrency(&calls, ms(20))["POST /x"], 5);
+    }
+
+    #[test]
+    fn split_and_reconcile_metrics() {
+        let cfg = Config {
+            objects: 10,
+            latency: Duration::ZERO,
+            kinds: Kind::ALL.to_vec(),
+            concurrency: 16,
+            client_concurrency: 1,
+            poll_base: Duration::from_millis(20),
+            timeout: Duration::ZERO,
+            operator_bin: PathBuf::new(),
+        };
+        let split: Vec<usize> = cfg.split().iter().map(|(_, n)| *n).collect();
+        assert_eq!(split, [3, 3, 2, 2]);
+        let m = "# HELP x\nzilliz_operator_reconciles_total{kind=\"cluster\",result=\"success\"} 3\nzilliz_operator_reconciles_total{kind=\"cluster\",result=\"pending\"} 2\nzilliz_operator_reconciles_total{kind=\"index\",result=\"success\"} 1\n";
+        let r = reconciles(m);
+        assert_eq!(r["cluster"], 5);
+        assert_eq!(r["index"], 1);
+    }
+}
