@@ -34,6 +34,7 @@ enum LogFormat {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(args_override_self = true)] // a later flag wins: wrappers can append overrides
 struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]

@@ -23,6 +23,7 @@ use kube::{
     },
 };
 use std::{
+    collections::HashMap,
     net::SocketAddr,
     sync::{
         Arc,
@@ -247,22 +248,42 @@ fn controller<K: Managed>(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    controller.watches(
-        secrets,
-        watcher::Config::default().any_semantic(),
-        move |secret| {
-            let ns = secret.namespace();
-            let name = secret.name_any();
-            K::cache(&stores)
-                .state()
-                .into_iter()
-                .filter(|o| o.namespace() == ns)
-                // objects that read this Secret, directly or through their cluster/collection
-                .filter(|o| stores.credential_secret(o.as_ref()).as_deref() == Some(name.as_str()))
-                .map(|o| ObjectRef::from_obj(o.as_ref()))
-                .collect::<Vec<_>>()
-        },
-    )
+    // Our own finalizer changes on a Secret (the in-use guard and its janitor) are not a change
+    // of credentials: without this filter, marking a shared Secret in use re-queued every object
+    // that names it, some of them from a stale cache.
+    let mut seen: HashMap<(Option<String>, String), Vec<String>> = HashMap::new();
+    let secret_changes = watcher(secrets, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .try_filter_map(move |event| {
+            let changed = match event {
+                watcher::Event::Apply(secret) | watcher::Event::InitApply(secret) => {
+                    let key = (secret.namespace(), secret.name_any());
+                    let finalizers = secret.finalizers().to_vec();
+                    match seen.insert(key, finalizers.clone()) {
+                        Some(before) if before != finalizers => None,
+                        _ => Some(secret),
+                    }
+                }
+                watcher::Event::Delete(secret) => {
+                    seen.remove(&(secret.namespace(), secret.name_any()));
+                    Some(secret)
+                }
+                watcher::Event::Init | watcher::Event::InitDone => None,
+            };
+            futures::future::ready(Ok(changed))
+        });
+    controller.watches_stream(secret_changes, move |secret| {
+        let ns = secret.namespace();
+        let name = secret.name_any();
+        K::cache(&stores)
+            .state()
+            .into_iter()
+            .filter(|o| o.namespace() == ns)
+            // objects that read this Secret, directly or through their cluster/collection
+            .filter(|o| stores.credential_secret(o.as_ref()).as_deref() == Some(name.as_str()))
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect::<Vec<_>>()
+    })
 }
 
 /// How long in-flight reconciles may take to finish after a shutdown signal; a drop cut short

@@ -168,3 +168,51 @@ async fn cut_and_compacted_watches_and_a_429_storm_are_survived() {
     }
     assert_eq!(fake.calls("POST", DROP), 3, "{:?}", fake.all_calls());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_secret_retries_a_failed_drop_at_once() {
+    if !require_kubectl() {
+        return;
+    }
+    let fake = ZillizFake::start(TOKEN).await;
+    fake.add_collection("default", "locked", false);
+    let mut c = Cluster::start().await;
+    // terminal errors retry at about the cap: a minute here, so only the Secret watch can make
+    // the drop happen within the test's wait
+    c.start_operator(Path::new(OPERATOR), &["--backoff-cap", "60s"])
+        .await;
+    let ns = "rotate";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", "wrong-key"))
+        .await;
+    c.apply(&collection(ns, "locked", &fake.uri())).await;
+    c.eventually(
+        "observed as Unauthorized",
+        Duration::from_secs(20),
+        || async {
+            c.kubectl_ok(&["get", "-n", ns, "zcol/locked"])
+                .await
+                .contains("Unauthorized")
+        },
+    )
+    .await;
+    c.kubectl_ok(&["delete", "--wait=false", "-n", ns, "zcol/locked"])
+        .await;
+    c.eventually("DropFailed", Duration::from_secs(20), || async {
+        c.kubectl_ok(&["get", "-n", ns, "zcol/locked"])
+            .await
+            .contains("DropFailed")
+    })
+    .await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    c.kubectl_ok(&[
+        "wait",
+        "--for=delete",
+        "--timeout=15s",
+        "-n",
+        ns,
+        "zcol/locked",
+    ])
+    .await;
+    assert!(!fake.has_collection("default", "locked"));
+}
