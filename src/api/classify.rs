@@ -206,8 +206,9 @@ pub fn classify(
 fn class_of_code(code: i64) -> Option<ErrorClass> {
     use ErrorClass::*;
     Some(match code {
-        // Milvus merr: collection (100), partition (200, v2 only), index (700), database (800).
-        100 | 200 | 700 | 800 => NotFound,
+        // Milvus merr: collection (100), index (700), database (800). (v2's "200 with a
+        // message" is classified by its message: only "... not found" counts as gone.)
+        100 | 700 | 800 => NotFound,
         // Zilliz: cluster/collection does not exist.
         90102 | 96018 | 40021 | 90001 => NotFound,
         80020 => NotFoundOrForbidden,
@@ -491,6 +492,27 @@ mod tests {
         assert_eq!(err.class, Unknown);
         assert_eq!(err.message, "something new");
         assert!(err.class.is_retryable());
+    }
+
+    #[test]
+    fn v2_code_200_with_a_message_is_gone_only_when_the_message_says_not_found() {
+        assert_eq!(
+            class(
+                Envelope::V2,
+                200,
+                r#"{"code":200,"message":"partition not found[partition=p]"}"#
+            ),
+            Err(NotFound)
+        );
+        // anything else behind code 200 is not proof that the resource is gone
+        assert_eq!(
+            class(
+                Envelope::V2,
+                200,
+                r#"{"code":200,"message":"service temporarily unavailable"}"#
+            ),
+            Err(Unknown)
+        );
     }
 
     #[test]
