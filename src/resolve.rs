@@ -87,8 +87,6 @@ pub trait Managed:
     fn address(&self) -> Result<Address, String>;
     /// Names of Secrets this object reads directly (for re-reconciling when they change).
     fn secret_names(&self) -> Vec<&str>;
-    /// Names of objects of ours this object refers to (clusters or collections).
-    fn referenced_names(&self) -> Vec<&str>;
     /// This kind's cache among the operator's stores.
     fn cache(stores: &Stores) -> &Store<Self>;
 }
@@ -206,14 +204,6 @@ fn address_secrets(addr: &CollectionAddress) -> Vec<&str> {
         .collect()
 }
 
-fn address_refs(addr: &CollectionAddress) -> Vec<&str> {
-    addr.collection_ref
-        .iter()
-        .chain(addr.cluster_ref.iter())
-        .map(|r| r.name.as_str())
-        .collect()
-}
-
 impl Managed for ZillizCluster {
     fn cache(stores: &Stores) -> &Store<Self> {
         &stores.clusters
@@ -233,9 +223,6 @@ impl Managed for ZillizCluster {
     }
     fn secret_names(&self) -> Vec<&str> {
         vec![self.spec.credentials_secret_ref.name.as_str()]
-    }
-    fn referenced_names(&self) -> Vec<&str> {
-        vec![]
     }
 }
 
@@ -263,13 +250,6 @@ impl Managed for ZillizCollection {
             .map(|c| c.credentials_secret_ref.name.as_str())
             .collect()
     }
-    fn referenced_names(&self) -> Vec<&str> {
-        self.spec
-            .cluster_ref
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect()
-    }
 }
 
 impl Managed for ZillizPartition {
@@ -294,9 +274,6 @@ impl Managed for ZillizPartition {
     }
     fn secret_names(&self) -> Vec<&str> {
         address_secrets(&self.spec.collection)
-    }
-    fn referenced_names(&self) -> Vec<&str> {
-        address_refs(&self.spec.collection)
     }
 }
 
@@ -323,9 +300,6 @@ impl Managed for ZillizIndex {
     }
     fn secret_names(&self) -> Vec<&str> {
         address_secrets(&self.spec.collection)
-    }
-    fn referenced_names(&self) -> Vec<&str> {
-        address_refs(&self.spec.collection)
     }
 }
 
