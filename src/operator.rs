@@ -7,18 +7,22 @@ use crate::{
     metrics::{KindLabel, Metrics},
     resolve::Managed,
     secrets::{self, Janitor},
-    stores::Stores,
+    stores::{CacheWriter, Stores},
 };
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
-use futures::{FutureExt, StreamExt, TryStreamExt, future::BoxFuture};
+use futures::{
+    FutureExt, StreamExt, TryStreamExt,
+    channel::mpsc::{UnboundedReceiver, unbounded},
+    future::BoxFuture,
+};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, ResourceExt,
-    api::{ListParams, PartialObjectMeta},
+    api::{ListParams, ObjectMeta, PartialObjectMeta},
     runtime::{
         Controller, PredicateConfig, WatchStreamExt,
         controller::Config as ControllerConfig,
-        reflector::{self, ObjectRef, Store},
+        reflector::{self, Store},
         watcher,
     },
 };
@@ -218,43 +222,83 @@ pub fn trigger_hash<K: Managed>(obj: &K) -> Option<u64> {
     Some(h.finish())
 }
 
-/// Builds one controller: its own objects, plus Secrets that they read.
+/// Drops what the operator never reads from an object before it is cached: `managedFields`
+/// and the `last-applied-configuration` annotation are often larger than the rest of the
+/// object, and every object of ours stays cached while it exists.
+pub fn slim(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = &mut meta.annotations {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
+/// A Secret whose credentials may have changed, sent to each kind's controller.
+type SecretChange = PartialObjectMeta<Secret>;
+
+/// Builds one controller: its own objects, plus Secrets that they read (`secret_changes`).
 fn controller<K: Managed>(
     client: &Client,
     opts: &Options,
     synced: Arc<Synced>,
-    writer: reflector::store::Writer<K>,
+    mut writer: CacheWriter<K>,
     stores: Stores,
+    secret_changes: UnboundedReceiver<SecretChange>,
 ) -> Controller<K> {
     let api = api_for::<K>(client, &opts.namespace);
-    let store = K::cache(&stores).clone();
+    let store = K::cache(&stores).store().clone();
     // Reconcile on spec changes (generation), finalizer changes and the deletion mark — not on
     // our own status writes, which would otherwise retrigger a failed drop at once and defeat
     // its backoff.
     let triggers = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
-        .reflect(writer)
+        .modify(|obj: &mut K| slim(obj.meta_mut()))
         .inspect_ok(move |event| {
+            writer.apply_watcher_event(event);
             if matches!(event, watcher::Event::InitDone) {
                 synced.kind_synced(K::LABEL);
             }
         })
         .applied_objects()
         .predicate_filter(trigger_hash::<K>, PredicateConfig::default());
-    let controller = Controller::for_stream(triggers, store.clone())
+    let controller = Controller::for_stream(triggers, store)
         .with_config(ControllerConfig::default().concurrency(opts.concurrency));
-    // Metadata only (`PartialObjectMeta`): the operator never caches Secret contents.
+    controller.watches_stream(secret_changes.map(Ok::<_, watcher::Error>), move |secret| {
+        let ns = secret.namespace().unwrap_or_default();
+        stores.credential_users::<K>(&ns, &secret.name_any())
+    })
+}
+
+/// The one watch of Secret metadata (the operator never caches Secret contents). It feeds the
+/// janitor (every change) and tells the four controllers which Secrets changed: not when the
+/// only news is a finalizer change — our own in-use guard and its janitor are not a change of
+/// credentials, and re-queueing every object that names a shared Secret on them ran some of
+/// those objects from a stale cache.
+fn secret_watch(
+    client: &Client,
+    opts: &Options,
+    writer: reflector::store::Writer<PartialObjectMeta<Secret>>,
+) -> (
+    impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static,
+    [UnboundedReceiver<SecretChange>; 4],
+) {
     let secrets: Api<PartialObjectMeta<Secret>> = match &opts.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    // Our own finalizer changes on a Secret (the in-use guard and its janitor) are not a change
-    // of credentials: without this filter, marking a shared Secret in use re-queued every object
-    // that names it, some of them from a stale cache.
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..4).map(|_| unbounded()).unzip();
+    let rxs: [UnboundedReceiver<SecretChange>; 4] = match rxs.try_into() {
+        Ok(rxs) => rxs,
+        Err(_) => unreachable!("four receivers were made"),
+    };
     let mut seen: HashMap<(Option<String>, String), Vec<String>> = HashMap::new();
-    let secret_changes = watcher(secrets, watcher::Config::default().any_semantic())
+    let stream = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
-        .try_filter_map(move |event| {
+        .modify(|secret: &mut PartialObjectMeta<Secret>| slim(&mut secret.metadata))
+        .reflect(writer)
+        .inspect_ok(move |event| {
             let changed = match event {
                 watcher::Event::Apply(secret) | watcher::Event::InitApply(secret) => {
                     let key = (secret.namespace(), secret.name_any());
@@ -270,20 +314,14 @@ fn controller<K: Managed>(
                 }
                 watcher::Event::Init | watcher::Event::InitDone => None,
             };
-            futures::future::ready(Ok(changed))
-        });
-    controller.watches_stream(secret_changes, move |secret| {
-        let ns = secret.namespace();
-        let name = secret.name_any();
-        K::cache(&stores)
-            .state()
-            .into_iter()
-            .filter(|o| o.namespace() == ns)
-            // objects that read this Secret, directly or through their cluster/collection
-            .filter(|o| stores.credential_secret(o.as_ref()).as_deref() == Some(name.as_str()))
-            .map(|o| ObjectRef::from_obj(o.as_ref()))
-            .collect::<Vec<_>>()
-    })
+            if let Some(secret) = changed {
+                for tx in &txs {
+                    let _ = tx.unbounded_send(secret.clone());
+                }
+            }
+        })
+        .applied_objects();
+    (stream, rxs)
 }
 
 /// How long in-flight reconciles may take to finish after a shutdown signal; a drop cut short
@@ -347,43 +385,41 @@ pub async fn run(
         kinds: Default::default(),
         health: health.clone(),
     });
-    let (cluster_store, cluster_writer) = reflector::store();
-    let (collection_store, collection_writer) = reflector::store();
-    let (partition_store, partition_writer) = reflector::store();
-    let (index_store, index_writer) = reflector::store();
-    let caches = Stores {
-        clusters: cluster_store,
-        collections: collection_store,
-        partitions: partition_store,
-        indexes: index_store,
-    };
+    let (caches, writers) = Stores::new();
+    let (secret_store, secret_writer) = reflector::store();
+    let (secret_triggers, [to_clusters, to_collections, to_partitions, to_indexes]) =
+        secret_watch(&client, &opts, secret_writer);
     let clusters = controller(
         &client,
         &opts,
         synced.clone(),
-        cluster_writer,
+        writers.clusters,
         caches.clone(),
+        to_clusters,
     );
     let collections = controller(
         &client,
         &opts,
         synced.clone(),
-        collection_writer,
+        writers.collections,
         caches.clone(),
+        to_collections,
     );
     let partitions = controller(
         &client,
         &opts,
         synced.clone(),
-        partition_writer,
+        writers.partitions,
         caches.clone(),
+        to_partitions,
     );
-    let indexes = controller(&client, &opts, synced, index_writer, caches.clone());
-    let stores = (
-        clusters.store(),
-        collections.store(),
-        partitions.store(),
-        indexes.store(),
+    let indexes = controller(
+        &client,
+        &opts,
+        synced,
+        writers.indexes,
+        caches.clone(),
+        to_indexes,
     );
     let (released_tx, released_rx) = futures::channel::mpsc::unbounded();
     let ctx = Arc::new(
@@ -399,21 +435,17 @@ pub async fn run(
     );
 
     *health.pending.lock().unwrap_or_else(|p| p.into_inner()) = vec![
-        pending_probe(stores.0.clone()),
-        pending_probe(stores.1.clone()),
-        pending_probe(stores.2.clone()),
-        pending_probe(stores.3.clone()),
+        pending_probe(caches.clusters.store().clone()),
+        pending_probe(caches.collections.store().clone()),
+        pending_probe(caches.partitions.store().clone()),
+        pending_probe(caches.indexes.store().clone()),
     ];
     let janitor = Arc::new(Janitor {
         client: client.clone(),
         users: caches,
     });
-    let secret_meta: Api<PartialObjectMeta<Secret>> = match &opts.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
     let mut janitor_stop = shutdown.clone();
-    let janitor_run = Controller::new(secret_meta, watcher::Config::default().any_semantic())
+    let janitor_run = Controller::for_stream(secret_triggers, secret_store)
         .reconcile_on(released_rx)
         .graceful_shutdown_on(async move {
             let _ = janitor_stop.wait_for(|stop| *stop).await;

@@ -774,10 +774,7 @@ mod janitor {
     use crate::secrets::{IN_USE, Janitor, reconcile as janitor_reconcile};
     use crate::stores::Stores;
     use k8s_openapi::api::core::v1::Secret;
-    use kube::{
-        api::PartialObjectMeta,
-        runtime::{reflector, watcher},
-    };
+    use kube::{api::PartialObjectMeta, runtime::watcher};
 
     fn secret_meta(finalizers: &[&str]) -> Arc<PartialObjectMeta<Secret>> {
         Arc::new(
@@ -790,19 +787,13 @@ mod janitor {
     }
 
     fn users(collections: Vec<Value>) -> Stores {
-        let (clusters, _) = reflector::store();
-        let (partitions, _) = reflector::store();
-        let (indexes, _) = reflector::store();
-        let (reader, mut writer) = reflector::store::<ZillizCollection>();
+        let (stores, mut writers) = Stores::new();
         for c in collections {
-            writer.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(c).unwrap()));
+            writers
+                .collections
+                .apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(c).unwrap()));
         }
-        Stores {
-            clusters,
-            collections: reader,
-            partitions,
-            indexes,
-        }
+        stores
     }
 
     fn user(deleting: bool) -> Value {

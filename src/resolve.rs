@@ -4,7 +4,7 @@
 //! [`resolve`] reads what the address points to (referenced objects, the Secret) and builds a
 //! [`Target`] with a ready API client.
 
-use crate::stores::Stores;
+use crate::stores::{Cache, Stores};
 use crate::{
     api::{ControlPlane, DataPlane, Flavour, HttpClient, Token},
     crd::{
@@ -14,7 +14,7 @@ use crate::{
     },
 };
 use k8s_openapi::{NamespaceResourceScope, api::core::v1::Secret};
-use kube::{Api, Client, Resource, ResourceExt, api::ObjectMeta, runtime::reflector::Store};
+use kube::{Api, Client, Resource, ResourceExt, api::ObjectMeta};
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt::Debug;
 use url::Url;
@@ -66,6 +66,13 @@ pub enum Address {
     },
 }
 
+/// The objects a spec refers to by name (see [`Managed::refs`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refs<'a> {
+    pub cluster: Option<&'a str>,
+    pub collection: Option<&'a str>,
+}
+
 /// What the four kinds have in common for the reconciler.
 pub trait Managed:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -87,8 +94,11 @@ pub trait Managed:
     fn address(&self) -> Result<Address, String>;
     /// Names of Secrets this object reads directly (for re-reconciling when they change).
     fn secret_names(&self) -> Vec<&str>;
+    /// Names of the ZillizCluster and ZillizCollection objects (same namespace) this object's
+    /// spec refers to, valid or not.
+    fn refs(&self) -> Refs<'_>;
     /// This kind's cache among the operator's stores.
-    fn cache(stores: &Stores) -> &Store<Self>;
+    fn cache(stores: &Stores) -> &Cache<Self>;
 }
 
 fn parse_endpoint(raw: &str, what: &str) -> Result<Url, String> {
@@ -197,6 +207,13 @@ pub fn collection_loc_of(spec: &ZillizCollectionSpec) -> Result<CollectionLoc, S
     })
 }
 
+fn address_refs(addr: &CollectionAddress) -> Refs<'_> {
+    Refs {
+        cluster: addr.cluster_ref.as_ref().map(|r| r.name.as_str()),
+        collection: addr.collection_ref.as_ref().map(|r| r.name.as_str()),
+    }
+}
+
 fn address_secrets(addr: &CollectionAddress) -> Vec<&str> {
     addr.connection
         .iter()
@@ -205,7 +222,7 @@ fn address_secrets(addr: &CollectionAddress) -> Vec<&str> {
 }
 
 impl Managed for ZillizCluster {
-    fn cache(stores: &Stores) -> &Store<Self> {
+    fn cache(stores: &Stores) -> &Cache<Self> {
         &stores.clusters
     }
     const LABEL: &'static str = "cluster";
@@ -224,10 +241,13 @@ impl Managed for ZillizCluster {
     fn secret_names(&self) -> Vec<&str> {
         vec![self.spec.credentials_secret_ref.name.as_str()]
     }
+    fn refs(&self) -> Refs<'_> {
+        Refs::default()
+    }
 }
 
 impl Managed for ZillizCollection {
-    fn cache(stores: &Stores) -> &Store<Self> {
+    fn cache(stores: &Stores) -> &Cache<Self> {
         &stores.collections
     }
     const LABEL: &'static str = "collection";
@@ -250,10 +270,16 @@ impl Managed for ZillizCollection {
             .map(|c| c.credentials_secret_ref.name.as_str())
             .collect()
     }
+    fn refs(&self) -> Refs<'_> {
+        Refs {
+            cluster: self.spec.cluster_ref.as_ref().map(|r| r.name.as_str()),
+            collection: None,
+        }
+    }
 }
 
 impl Managed for ZillizPartition {
-    fn cache(stores: &Stores) -> &Store<Self> {
+    fn cache(stores: &Stores) -> &Cache<Self> {
         &stores.partitions
     }
     const LABEL: &'static str = "partition";
@@ -275,10 +301,13 @@ impl Managed for ZillizPartition {
     fn secret_names(&self) -> Vec<&str> {
         address_secrets(&self.spec.collection)
     }
+    fn refs(&self) -> Refs<'_> {
+        address_refs(&self.spec.collection)
+    }
 }
 
 impl Managed for ZillizIndex {
-    fn cache(stores: &Stores) -> &Store<Self> {
+    fn cache(stores: &Stores) -> &Cache<Self> {
         &stores.indexes
     }
     const LABEL: &'static str = "index";
@@ -300,6 +329,9 @@ impl Managed for ZillizIndex {
     }
     fn secret_names(&self) -> Vec<&str> {
         address_secrets(&self.spec.collection)
+    }
+    fn refs(&self) -> Refs<'_> {
+        address_refs(&self.spec.collection)
     }
 }
 

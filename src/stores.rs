@@ -1,5 +1,10 @@
 //! The operator's caches of its four kinds, and the questions answered from them: who names a
-//! Secret, and who else names the same external resource.
+//! Secret, who lives in a cluster, and who else names the same external resource.
+//!
+//! Each cache is a reflector [`Store`] plus an index kept in step with it from the same watch
+//! events, so that these questions cost the number of matching objects, not a scan of the
+//! cache: during a teardown of N objects every reconcile asks at least one of them, and a scan
+//! made the whole teardown O(N²).
 
 use crate::{
     crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
@@ -7,31 +12,239 @@ use crate::{
 };
 use kube::{
     ResourceExt,
-    runtime::reflector::{ObjectRef, Store},
+    runtime::{
+        reflector::{self, ObjectRef, Store, store::Writer},
+        watcher,
+    },
 };
-use std::sync::Arc;
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::{Arc, RwLock},
+};
 
-/// The reflector stores of the four kinds.
-#[derive(Clone)]
-pub struct Stores {
-    pub clusters: Store<ZillizCluster>,
-    pub collections: Store<ZillizCollection>,
-    pub partitions: Store<ZillizPartition>,
-    pub indexes: Store<ZillizIndex>,
+/// What an object is found under in its cache's index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    /// Its external name, in any namespace (objects that may name the same resource).
+    Name(String),
+    /// A Secret it names directly: namespace, name.
+    Secret(String, String),
+    /// The same, counted only while the object is being deleted.
+    SecretDeleting(String, String),
+    /// The ZillizCluster object its spec refers to: namespace, name.
+    Cluster(String, String),
+    /// The ZillizCollection object its spec refers to: namespace, name.
+    Collection(String, String),
 }
 
-fn secret_users_in<K: Managed>(store: &Store<K>, ns: &str, name: &str) -> (usize, usize) {
-    let mut all = 0;
-    let mut deleting = 0;
-    for o in store.state() {
-        if o.namespace().as_deref() == Some(ns) && o.secret_names().contains(&name) {
-            all += 1;
-            if o.meta().deletion_timestamp.is_some() {
-                deleting += 1;
+fn keys_of<K: Managed>(obj: &K) -> Vec<Key> {
+    let ns = obj.namespace().unwrap_or_default();
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    let mut keys = vec![Key::Name(obj.external_name().to_string())];
+    for secret in obj.secret_names() {
+        keys.push(Key::Secret(ns.clone(), secret.to_string()));
+        if deleting {
+            keys.push(Key::SecretDeleting(ns.clone(), secret.to_string()));
+        }
+    }
+    let refs = obj.refs();
+    keys.extend(
+        refs.cluster
+            .map(|c| Key::Cluster(ns.clone(), c.to_string())),
+    );
+    keys.extend(
+        refs.collection
+            .map(|c| Key::Collection(ns.clone(), c.to_string())),
+    );
+    keys
+}
+
+struct Index<K: Managed> {
+    keys: HashMap<ObjectRef<K>, Vec<Key>>,
+    by_key: HashMap<Key, HashSet<ObjectRef<K>>>,
+    /// Objects of a re-list in progress (between `Init` and `InitDone`), as kube's store does.
+    relist: Option<HashMap<ObjectRef<K>, Vec<Key>>>,
+}
+
+impl<K: Managed> Default for Index<K> {
+    fn default() -> Self {
+        Index {
+            keys: HashMap::new(),
+            by_key: HashMap::new(),
+            relist: None,
+        }
+    }
+}
+
+impl<K: Managed> Index<K> {
+    fn remove(&mut self, obj: &ObjectRef<K>) {
+        for key in self.keys.remove(obj).unwrap_or_default() {
+            if let Some(set) = self.by_key.get_mut(&key) {
+                set.remove(obj);
+                if set.is_empty() {
+                    self.by_key.remove(&key);
+                }
             }
         }
     }
-    (all, deleting)
+
+    fn insert(&mut self, obj: ObjectRef<K>, keys: Vec<Key>) {
+        self.remove(&obj);
+        for key in &keys {
+            self.by_key
+                .entry(key.clone())
+                .or_default()
+                .insert(obj.clone());
+        }
+        self.keys.insert(obj, keys);
+    }
+
+    fn apply(&mut self, event: &watcher::Event<K>) {
+        match event {
+            watcher::Event::Apply(obj) => self.insert(ObjectRef::from_obj(obj), keys_of(obj)),
+            watcher::Event::Delete(obj) => self.remove(&ObjectRef::from_obj(obj)),
+            watcher::Event::Init => self.relist = Some(HashMap::new()),
+            watcher::Event::InitApply(obj) => {
+                if let Some(relist) = &mut self.relist {
+                    relist.insert(ObjectRef::from_obj(obj), keys_of(obj));
+                }
+            }
+            watcher::Event::InitDone => {
+                if let Some(relist) = self.relist.take() {
+                    self.keys.clear();
+                    self.by_key.clear();
+                    for (obj, keys) in relist {
+                        self.insert(obj, keys);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A kind's cache: the reflector store and its index (see the module comment).
+pub struct Cache<K: Managed> {
+    store: Store<K>,
+    index: Arc<RwLock<Index<K>>>,
+}
+
+impl<K: Managed> Clone for Cache<K> {
+    fn clone(&self) -> Self {
+        Cache {
+            store: self.store.clone(),
+            index: self.index.clone(),
+        }
+    }
+}
+
+/// Feeds a [`Cache`] from watch events (what `reflect` does for a plain store).
+pub struct CacheWriter<K: Managed> {
+    writer: Writer<K>,
+    index: Arc<RwLock<Index<K>>>,
+}
+
+/// An empty cache and its writer.
+pub fn cache<K: Managed>() -> (Cache<K>, CacheWriter<K>) {
+    let (store, writer) = reflector::store();
+    let index = Arc::new(RwLock::new(Index::default()));
+    (
+        Cache {
+            store,
+            index: index.clone(),
+        },
+        CacheWriter { writer, index },
+    )
+}
+
+impl<K: Managed> CacheWriter<K> {
+    pub fn apply_watcher_event(&mut self, event: &watcher::Event<K>) {
+        self.writer.apply_watcher_event(event);
+        self.index
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(event);
+    }
+}
+
+impl<K: Managed> Cache<K> {
+    pub fn store(&self) -> &Store<K> {
+        &self.store
+    }
+
+    pub fn get(&self, obj: &ObjectRef<K>) -> Option<Arc<K>> {
+        self.store.get(obj)
+    }
+
+    pub fn state(&self) -> Vec<Arc<K>> {
+        self.store.state()
+    }
+
+    fn refs(&self, key: &Key) -> Vec<ObjectRef<K>> {
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        index
+            .by_key
+            .get(key)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn count(&self, key: &Key) -> usize {
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        index.by_key.get(key).map_or(0, HashSet::len)
+    }
+
+    /// The cached objects found under `key`.
+    fn find(&self, key: &Key) -> Vec<Arc<K>> {
+        self.refs(key)
+            .iter()
+            .filter_map(|obj| self.store.get(obj))
+            .collect()
+    }
+
+    fn names(&self, key: &Key) -> BTreeSet<String> {
+        self.refs(key).into_iter().map(|obj| obj.name).collect()
+    }
+}
+
+/// The caches of the four kinds.
+#[derive(Clone)]
+pub struct Stores {
+    pub clusters: Cache<ZillizCluster>,
+    pub collections: Cache<ZillizCollection>,
+    pub partitions: Cache<ZillizPartition>,
+    pub indexes: Cache<ZillizIndex>,
+}
+
+/// The writers of [`Stores`].
+pub struct StoreWriters {
+    pub clusters: CacheWriter<ZillizCluster>,
+    pub collections: CacheWriter<ZillizCollection>,
+    pub partitions: CacheWriter<ZillizPartition>,
+    pub indexes: CacheWriter<ZillizIndex>,
+}
+
+impl Stores {
+    /// Empty caches of the four kinds, and their writers.
+    pub fn new() -> (Stores, StoreWriters) {
+        let (clusters, cluster_writer) = cache();
+        let (collections, collection_writer) = cache();
+        let (partitions, partition_writer) = cache();
+        let (indexes, index_writer) = cache();
+        (
+            Stores {
+                clusters,
+                collections,
+                partitions,
+                indexes,
+            },
+            StoreWriters {
+                clusters: cluster_writer,
+                collections: collection_writer,
+                partitions: partition_writer,
+                indexes: index_writer,
+            },
+        )
+    }
 }
 
 /// Where a collection is, as a key that is equal for two specs naming the same collection.
@@ -62,64 +275,66 @@ fn source_key(source: &CollectionSource, ns: &str, stores: &Stores) -> Option<St
 }
 
 impl Stores {
-    /// Objects naming the Secret `ns/name`, and how many of them are being deleted.
+    /// Objects naming the Secret `ns/name` directly, and how many of them are being deleted.
     pub fn secret_users(&self, ns: &str, name: &str) -> (usize, usize) {
-        [
-            secret_users_in(&self.clusters, ns, name),
-            secret_users_in(&self.collections, ns, name),
-            secret_users_in(&self.partitions, ns, name),
-            secret_users_in(&self.indexes, ns, name),
-        ]
-        .into_iter()
-        .fold((0, 0), |(a, d), (a2, d2)| (a + a2, d + d2))
+        let all = Key::Secret(ns.to_string(), name.to_string());
+        let deleting = Key::SecretDeleting(ns.to_string(), name.to_string());
+        let count = |key: &Key| {
+            self.clusters.count(key)
+                + self.collections.count(key)
+                + self.partitions.count(key)
+                + self.indexes.count(key)
+        };
+        (count(&all), count(&deleting))
     }
 
     /// Objects of ours in `ns` that live in the ZillizCluster `cluster`: collections naming it,
     /// and partitions and indexes naming it or a collection that does. `kind/name`, sorted.
     pub fn cluster_dependents(&self, ns: &str, cluster: &str) -> Vec<String> {
-        let collections: Vec<Arc<ZillizCollection>> = self
-            .collections
-            .state()
-            .into_iter()
-            .filter(|c| c.namespace().as_deref() == Some(ns))
-            .filter(|c| {
-                c.spec
-                    .cluster_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == cluster)
-            })
-            .collect();
-        let names_cluster = |addr: &crate::crd::CollectionAddress| {
-            addr.cluster_ref.as_ref().is_some_and(|r| r.name == cluster)
-                || addr
-                    .collection_ref
-                    .as_ref()
-                    .is_some_and(|r| collections.iter().any(|c| c.name_any() == r.name))
-        };
+        let in_cluster = Key::Cluster(ns.to_string(), cluster.to_string());
+        let collections = self.collections.names(&in_cluster);
+        let mut partitions = self.partitions.names(&in_cluster);
+        let mut indexes = self.indexes.names(&in_cluster);
+        for c in &collections {
+            let in_collection = Key::Collection(ns.to_string(), c.clone());
+            partitions.extend(self.partitions.names(&in_collection));
+            indexes.extend(self.indexes.names(&in_collection));
+        }
         let mut out: Vec<String> = collections
             .iter()
-            .map(|c| format!("ZillizCollection/{}", c.name_any()))
+            .map(|c| format!("ZillizCollection/{c}"))
+            .chain(partitions.iter().map(|p| format!("ZillizPartition/{p}")))
+            .chain(indexes.iter().map(|i| format!("ZillizIndex/{i}")))
             .collect();
-        out.extend(
-            self.partitions
-                .state()
-                .into_iter()
-                .filter(|p| {
-                    p.namespace().as_deref() == Some(ns) && names_cluster(&p.spec.collection)
-                })
-                .map(|p| format!("ZillizPartition/{}", p.name_any())),
-        );
-        out.extend(
-            self.indexes
-                .state()
-                .into_iter()
-                .filter(|i| {
-                    i.namespace().as_deref() == Some(ns) && names_cluster(&i.spec.collection)
-                })
-                .map(|i| format!("ZillizIndex/{}", i.name_any())),
-        );
         out.sort();
         out
+    }
+
+    /// Objects of kind `K` in `ns` that read their credentials from the Secret `secret`:
+    /// directly, or through their cluster or collection.
+    pub fn credential_users<K: Managed>(&self, ns: &str, secret: &str) -> Vec<ObjectRef<K>> {
+        let key = |k: fn(String, String) -> Key, name: &str| k(ns.to_string(), name.to_string());
+        let cache = K::cache(self);
+        let mut candidates = cache.refs(&key(Key::Secret, secret));
+        let clusters = self.clusters.names(&key(Key::Secret, secret));
+        let mut collections = self.collections.names(&key(Key::Secret, secret));
+        for cluster in &clusters {
+            candidates.extend(cache.refs(&key(Key::Cluster, cluster)));
+            collections.extend(self.collections.names(&key(Key::Cluster, cluster)));
+        }
+        for collection in &collections {
+            candidates.extend(cache.refs(&key(Key::Collection, collection)));
+        }
+        let mut seen = HashSet::new();
+        candidates
+            .into_iter()
+            .filter(|obj| seen.insert(obj.clone()))
+            .filter(|obj| {
+                cache
+                    .get(obj)
+                    .is_some_and(|o| self.credential_secret(o.as_ref()).as_deref() == Some(secret))
+            })
+            .collect()
     }
 
     /// The Secret an object reads its credentials from: its own, or its cluster's or
@@ -179,10 +394,9 @@ impl Stores {
         };
         let uid = obj.uid();
         K::cache(self)
-            .state()
+            .find(&Key::Name(obj.external_name().to_string()))
             .into_iter()
-            // cheap prefilter before computing identities
-            .filter(|o| o.external_name() == obj.external_name() && o.uid() != uid)
+            .filter(|o| o.uid() != uid)
             .filter(|o| self.identity(o.as_ref()).as_ref() == Some(&key))
             .collect()
     }
@@ -196,4 +410,209 @@ pub fn owner_order<K: Managed>(obj: &K) -> (Option<jiff::Timestamp>, String, Str
         obj.namespace().unwrap_or_default(),
         obj.name_any(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{NS, object};
+    use serde_json::{Value, json};
+
+    fn conn(secret: &str) -> Value {
+        json!({"endpoint": "http://m:19530", "credentialsSecretRef": {"name": secret}})
+    }
+
+    fn cluster(name: &str, secret: &str) -> ZillizCluster {
+        serde_json::from_value(object(
+            "ZillizCluster",
+            name,
+            json!({"clusterId": format!("in01-{name}"), "credentialsSecretRef": {"name": secret}}),
+            true,
+            false,
+        ))
+        .unwrap()
+    }
+
+    fn collection(name: &str, host: Value) -> ZillizCollection {
+        let mut spec = json!({"collectionName": name});
+        spec.as_object_mut()
+            .unwrap()
+            .extend(host.as_object().unwrap().clone());
+        serde_json::from_value(object("ZillizCollection", name, spec, true, false)).unwrap()
+    }
+
+    /// A partition; `collection` is its flattened collection address.
+    fn partition(name: &str, collection: Value, deleting: bool) -> ZillizPartition {
+        let mut spec = json!({"partitionName": name});
+        spec.as_object_mut()
+            .unwrap()
+            .extend(collection.as_object().unwrap().clone());
+        serde_json::from_value(object("ZillizPartition", name, spec, true, deleting)).unwrap()
+    }
+
+    fn apply<K: Managed>(writer: &mut CacheWriter<K>, obj: K) {
+        writer.apply_watcher_event(&watcher::Event::Apply(obj));
+    }
+
+    fn names<K: Managed>(objs: Vec<ObjectRef<K>>) -> Vec<String> {
+        let mut names: Vec<String> = objs.into_iter().map(|o| o.name).collect();
+        names.sort();
+        names
+    }
+
+    /// A cluster `c1` (Secret `cloud`), a collection `books` in it, partitions in it through the
+    /// collection and through the cluster, and one with its own connection.
+    fn populated() -> (Stores, StoreWriters) {
+        let (stores, mut w) = Stores::new();
+        apply(&mut w.clusters, cluster("c1", "cloud"));
+        apply(&mut w.clusters, cluster("c2", "cloud"));
+        apply(
+            &mut w.collections,
+            collection("books", json!({"clusterRef": {"name": "c1"}})),
+        );
+        apply(
+            &mut w.collections,
+            collection("films", json!({"connection": conn("direct")})),
+        );
+        apply(
+            &mut w.partitions,
+            partition(
+                "p-by-collection",
+                json!({"collectionRef": {"name": "books"}}),
+                false,
+            ),
+        );
+        apply(
+            &mut w.partitions,
+            partition(
+                "p-by-cluster",
+                json!({"clusterRef": {"name": "c1"}, "collectionName": "x"}),
+                false,
+            ),
+        );
+        apply(
+            &mut w.partitions,
+            partition(
+                "p-direct",
+                json!({"connection": conn("direct"), "collectionName": "x"}),
+                true,
+            ),
+        );
+        (stores, w)
+    }
+
+    #[test]
+    fn dependents_of_a_cluster_come_through_refs() {
+        let (stores, _w) = populated();
+        assert_eq!(
+            stores.cluster_dependents(NS, "c1"),
+            [
+                "ZillizCollection/books",
+                "ZillizPartition/p-by-cluster",
+                "ZillizPartition/p-by-collection"
+            ]
+        );
+        assert!(stores.cluster_dependents(NS, "c2").is_empty());
+        assert!(stores.cluster_dependents("elsewhere", "c1").is_empty());
+    }
+
+    #[test]
+    fn secret_users_count_direct_users_and_deletions() {
+        let (stores, mut w) = populated();
+        // films and p-direct name `direct`; p-direct is being deleted
+        assert_eq!(stores.secret_users(NS, "direct"), (2, 1));
+        assert_eq!(stores.secret_users(NS, "cloud"), (2, 0));
+        // the deletion mark arrives as an update: counted without a scan
+        let mut films = collection("films", json!({"connection": conn("direct")}));
+        films.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        apply(&mut w.collections, films.clone());
+        assert_eq!(stores.secret_users(NS, "direct"), (2, 2));
+        w.collections
+            .apply_watcher_event(&watcher::Event::Delete(films));
+        assert_eq!(stores.secret_users(NS, "direct"), (1, 1));
+    }
+
+    #[test]
+    fn credential_users_follow_cluster_and_collection_refs() {
+        let (stores, _w) = populated();
+        assert_eq!(
+            names(stores.credential_users::<ZillizPartition>(NS, "cloud")),
+            ["p-by-cluster", "p-by-collection"]
+        );
+        assert_eq!(
+            names(stores.credential_users::<ZillizCollection>(NS, "cloud")),
+            ["books"]
+        );
+        assert_eq!(
+            names(stores.credential_users::<ZillizCluster>(NS, "cloud")),
+            ["c1", "c2"]
+        );
+        assert_eq!(
+            names(stores.credential_users::<ZillizPartition>(NS, "direct")),
+            ["p-direct"]
+        );
+    }
+
+    #[test]
+    fn a_spec_change_moves_the_object_between_keys() {
+        let (stores, mut w) = populated();
+        apply(
+            &mut w.collections,
+            collection("books", json!({"clusterRef": {"name": "c2"}})),
+        );
+        assert_eq!(
+            stores.cluster_dependents(NS, "c1"),
+            ["ZillizPartition/p-by-cluster"]
+        );
+        assert_eq!(
+            stores.cluster_dependents(NS, "c2"),
+            ["ZillizCollection/books", "ZillizPartition/p-by-collection"]
+        );
+    }
+
+    #[test]
+    fn a_relist_replaces_the_index_like_the_store() {
+        let (stores, mut w) = populated();
+        // a re-list (after a 410) that no longer holds c1's collection
+        w.collections.apply_watcher_event(&watcher::Event::Init);
+        w.collections
+            .apply_watcher_event(&watcher::Event::InitApply(collection(
+                "films",
+                json!({"connection": conn("direct")}),
+            )));
+        // until InitDone the old view still answers
+        assert_eq!(stores.cluster_dependents(NS, "c1").len(), 3);
+        w.collections.apply_watcher_event(&watcher::Event::InitDone);
+        assert_eq!(
+            stores.cluster_dependents(NS, "c1"),
+            ["ZillizPartition/p-by-cluster"]
+        );
+        assert_eq!(stores.collections.state().len(), 1);
+        assert_eq!(stores.secret_users(NS, "direct"), (2, 1));
+    }
+
+    #[test]
+    fn sharers_are_found_by_name_then_checked_by_identity() {
+        let (stores, mut w) = Stores::new();
+        let mut other_ns = collection("films", json!({"connection": conn("direct")}));
+        other_ns.metadata.namespace = Some("other".into());
+        other_ns.metadata.uid = Some("uid-other".into());
+        apply(&mut w.collections, other_ns);
+        let mut elsewhere = collection("films", json!({"connection": conn("direct")}));
+        elsewhere.metadata.name = Some("films-elsewhere".into());
+        elsewhere.metadata.uid = Some("uid-elsewhere".into());
+        elsewhere.spec.connection.as_mut().unwrap().endpoint = "http://n:19530".into();
+        apply(&mut w.collections, elsewhere);
+        let mine = collection("films", json!({"connection": conn("direct")}));
+        apply(&mut w.collections, mine.clone());
+        let sharers = stores.sharers(&mine);
+        assert_eq!(
+            sharers.len(),
+            1,
+            "same endpoint and name in another namespace"
+        );
+        assert_eq!(sharers[0].namespace().as_deref(), Some("other"));
+    }
 }

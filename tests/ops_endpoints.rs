@@ -103,6 +103,34 @@ async fn health_readiness_and_bounded_metrics() {
     assert_eq!(status, 200, "/healthz {body}");
     // asserted at the end, so that the metrics are checked anyway
     let not_ready = op.readyz_within(Duration::from_secs(10)).await;
+    // the watch cost: one list and one watch per kind of ours (plus the start-up check that
+    // its CRD is installed, a list with limit 1), and one of Secret metadata for the whole
+    // operator (the janitor and the four controllers share it; it used to be five)
+    let faults = c.server.faults();
+    // ready follows the initial lists; each watch request follows its list
+    eventually("the watches are open", Duration::from_secs(10), || {
+        let counts = faults.request_counts();
+        async move {
+            counts
+                .keys()
+                .filter(|k| k.starts_with("watch zilliz"))
+                .count()
+                == 4
+        }
+    })
+    .await;
+    let counts = faults.request_counts();
+    let mut expected = vec![
+        ("list secrets".to_string(), 1),
+        ("watch secrets".to_string(), 1),
+    ];
+    for kind in ["clusters", "collections", "partitions", "indexes"] {
+        expected.push((format!("list zilliz{kind}.zilliz.io"), 2));
+        expected.push((format!("watch zilliz{kind}.zilliz.io"), 1));
+    }
+    for (request, n) in expected {
+        assert_eq!(counts.get(&request), Some(&n), "{request}: {counts:?}");
+    }
 
     // An object with an invalid spec: reconciled (finalizer, Ready=False/InvalidSpec) without any
     // external API.

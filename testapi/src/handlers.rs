@@ -59,7 +59,11 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if let Some(code) = app.faults.take_failure() {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    if let Some(code) = app.faults.take_failure(user_agent) {
         let reason = match code {
             429 => "TooManyRequests",
             500 => "InternalError",

@@ -54,6 +54,8 @@ pub struct App {
 struct FaultState {
     fail_remaining: AtomicUsize,
     fail_status: AtomicU16,
+    /// Requests whose User-Agent starts with this are not failed.
+    fail_spares: Mutex<Option<String>>,
     latency_micros: AtomicU64,
     counts: Mutex<BTreeMap<String, u64>>,
     app: Mutex<Option<std::sync::Weak<App>>>,
@@ -74,8 +76,23 @@ impl Faults {
     /// The next `n` requests answer `status` with a `Status` body
     /// (429 also carries `Retry-After: 1`).
     pub fn fail_next(&self, n: usize, status: u16) {
+        self.fail_next_sparing(n, status, None);
+    }
+
+    /// Like [`Faults::fail_next`], but requests whose User-Agent starts with `spared` (say
+    /// `"kubectl/"`, whose client gives up after 10 retries of a 429) are served normally and
+    /// do not count: the failures land on the other clients, however few requests they make.
+    pub fn fail_next_sparing(&self, n: usize, status: u16, spared: Option<&str>) {
+        if let Ok(mut s) = self.0.fail_spares.lock() {
+            *s = spared.map(str::to_string);
+        }
         self.0.fail_status.store(status, Ordering::SeqCst);
         self.0.fail_remaining.store(n, Ordering::SeqCst);
+    }
+
+    /// How many injected failures are still to come.
+    pub fn failures_left(&self) -> usize {
+        self.0.fail_remaining.load(Ordering::SeqCst)
     }
 
     /// Delay added before every answer.
@@ -121,7 +138,14 @@ impl Faults {
         Duration::from_micros(self.0.latency_micros.load(Ordering::SeqCst))
     }
 
-    pub(crate) fn take_failure(&self) -> Option<u16> {
+    pub(crate) fn take_failure(&self, user_agent: Option<&str>) -> Option<u16> {
+        let spared = self.0.fail_spares.lock().ok().is_some_and(|s| {
+            s.as_deref()
+                .is_some_and(|prefix| user_agent.is_some_and(|ua| ua.starts_with(prefix)))
+        });
+        if spared {
+            return None;
+        }
         self.0
             .fail_remaining
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
