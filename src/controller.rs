@@ -348,6 +348,7 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
                 let done = cleanup(o.as_ref(), &ctx).await;
                 if done.is_ok() {
                     ctx.release_secrets(o.as_ref());
+                    ctx.clear_failures(&o.uid().unwrap_or_default());
                 }
                 done
             }
@@ -706,8 +707,31 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                 deletion.attempts = 0;
             }
             deletion.last_error = None;
-            let delay = ctx.settings.poll.delay(deletion.attempts, None);
-            ("DropInProgress", m, delay)
+            let uid = obj.uid().unwrap_or_default();
+            if !accepted {
+                ctx.clear_failures(&uid);
+                let delay = ctx.settings.poll.delay(0, None);
+                ("DropInProgress", m, delay)
+            } else {
+                // Polls count in memory (a restart only polls sooner once): a poll that learns
+                // nothing new writes nothing, so a drop that takes many minutes costs no more
+                // writes than one that takes seconds.
+                let delay = ctx.settings.poll.delay(ctx.next_failure(&uid), None);
+                let unchanged = previous.last_error.is_none()
+                    && obj
+                        .zstatus()
+                        .and_then(|s| s.condition("Synced"))
+                        .is_some_and(|c| c.reason == "DropInProgress" && c.message == m);
+                if unchanged {
+                    debug!(message = %m, ?delay, "drop still in progress");
+                    return Err(Error::Pending {
+                        reason: "DropInProgress",
+                        message: m,
+                        retry_in: delay,
+                    });
+                }
+                ("DropInProgress", m, delay)
+            }
         }
         Err(failure) => {
             let (reason, retryable) = failure.reason(K::LABEL == "index");

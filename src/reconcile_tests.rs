@@ -658,9 +658,9 @@ async fn cluster_drop_waits_for_deleted() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "code": 0, "data": {"clusterId": "in01-abc", "status": "DELETING"}
         })))
-        .up_to_n_times(1)
+        .up_to_n_times(2)
         .with_priority(1)
-        .expect(1)
+        .expect(2)
         .mount(&fake)
         .await;
     Mock::given(method("GET"))
@@ -691,9 +691,22 @@ async fn cluster_drop_waits_for_deleted() {
     api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     let status = api.serve_status_patch(&obj).await;
-    let (reason, message, _) = pending(run.await.unwrap());
+    let (reason, message, first_poll) = pending(run.await.unwrap());
     assert_eq!(reason, "DropInProgress");
     assert!(message.contains("DELETING"), "{message}");
+
+    // 2b: still DELETING: nothing new, so nothing is written; the polls slow down
+    let obj = cluster(&fake.uri(), Some(status.clone()));
+    let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx.clone()));
+    api.serve_fresh_read(&obj).await;
+    api.serve_secret("creds").await;
+    api.expect_silence().await;
+    let (reason, again, second_poll) = pending(run.await.unwrap());
+    assert_eq!((reason, &again), ("DropInProgress", &message));
+    assert!(
+        first_poll <= Duration::from_millis(200) && second_poll <= Duration::from_millis(400),
+        "full jitter within 100 ms × 2^n: {first_poll:?}, {second_poll:?}"
+    );
 
     // 3: DELETED: the finalizer goes
     let obj = cluster(&fake.uri(), Some(status));
