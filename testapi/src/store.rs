@@ -6,11 +6,13 @@ use crate::managed::{self, Op, Schema, Scope};
 use crate::selector::{FieldSelector, LabelSelector};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-/// How many watch events are kept for resuming watches.
+/// How many watch events are kept per resource type for resuming watches. Per type, like
+/// kube-apiserver's watch cache: a burst of Events does not push a watch of another kind
+/// out of its window.
 const HISTORY_LIMIT: usize = 20_000;
 
 /// A resource type served by the server (built-in or CRD-defined).
@@ -207,9 +209,11 @@ pub struct Store {
     pub types: BTreeMap<(String, String), ResourceType>,
     /// Objects.
     pub objects: BTreeMap<ObjKey, Value>,
-    /// Recent events, oldest first.
-    pub history: VecDeque<Arc<Event>>,
-    /// Watches from a resourceVersion below this get 410 Gone.
+    /// Recent events per resource type (group, plural), oldest first.
+    pub history: HashMap<(String, String), VecDeque<Arc<Event>>>,
+    /// Per resource type, watches from a resourceVersion below this get 410 Gone.
+    pub compacted: HashMap<(String, String), u64>,
+    /// Watches of any type from a resourceVersion below this get 410 Gone ([`Store::compact`]).
     pub compacted_rv: u64,
     tx: broadcast::Sender<Arc<Event>>,
 }
@@ -323,7 +327,8 @@ impl Store {
             rv: 0,
             types: BTreeMap::new(),
             objects: BTreeMap::new(),
-            history: VecDeque::new(),
+            history: HashMap::new(),
+            compacted: HashMap::new(),
             compacted_rv: 0,
             tx,
         };
@@ -433,7 +438,30 @@ impl Store {
     pub fn compact(&mut self) {
         let rv = self.next_rv();
         self.history.clear();
+        self.compacted.clear();
         self.compacted_rv = rv;
+    }
+
+    /// Watches of `(group, plural)` from a resourceVersion below this get 410 Gone.
+    pub fn compacted_for(&self, group: &str, plural: &str) -> u64 {
+        let key = (group.to_string(), plural.to_string());
+        self.compacted_rv
+            .max(self.compacted.get(&key).copied().unwrap_or(0))
+    }
+
+    /// The kept events of `(group, plural)` after resourceVersion `rv`, oldest first.
+    pub fn history_after(
+        &self,
+        group: &str,
+        plural: &str,
+        rv: u64,
+    ) -> impl Iterator<Item = &Arc<Event>> {
+        let key = (group.to_string(), plural.to_string());
+        self.history
+            .get(&key)
+            .into_iter()
+            .flat_map(|h| h.iter())
+            .filter(move |e| e.rv > rv)
     }
 
     fn emit(&mut self, rt: &ResourceType, etype: EventType, object: &Value, old: Option<Value>) {
@@ -446,10 +474,12 @@ impl Store {
             object: object.clone(),
             old,
         });
-        self.history.push_back(ev.clone());
-        while self.history.len() > HISTORY_LIMIT {
-            if let Some(e) = self.history.pop_front() {
-                self.compacted_rv = e.rv;
+        let key = (rt.group.clone(), rt.plural.clone());
+        let history = self.history.entry(key.clone()).or_default();
+        history.push_back(ev.clone());
+        while history.len() > HISTORY_LIMIT {
+            if let Some(e) = history.pop_front() {
+                self.compacted.insert(key.clone(), e.rv);
             }
         }
         let _ = self.tx.send(ev);

@@ -140,20 +140,16 @@ pub fn start(
                 first.push(req.bookmark(store.rv, true));
             }
         } else if let Some(n) = from {
-            if n < store.compacted_rv {
+            let compacted = store.compacted_for(&req.rt.group, &req.rt.plural);
+            if n < compacted {
                 gone = true;
-                let status = ApiError::gone(format!(
-                    "too old resource version: {n} ({})",
-                    store.compacted_rv
-                ))
-                .to_status();
+                let status = ApiError::gone(format!("too old resource version: {n} ({compacted})"))
+                    .to_status();
                 first.push(line("ERROR", &status));
             } else {
                 first.extend(
                     store
-                        .history
-                        .iter()
-                        .filter(|e| e.rv > n)
+                        .history_after(&req.rt.group, &req.rt.plural, n)
                         .filter_map(|e| req.translate(e)),
                 );
             }
