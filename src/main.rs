@@ -1,5 +1,12 @@
 use clap::{Parser, Subcommand, ValueEnum};
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    num::{NonZeroU32, NonZeroUsize},
+    path::PathBuf,
+    process::ExitCode,
+    sync::Arc,
+    time::Duration,
+};
 use tracing::{error, info};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 use zilliz_operator::{
@@ -64,6 +71,14 @@ struct RunArgs {
     /// be turned off.
     #[arg(long, env = "CA_BUNDLE")]
     ca_bundle: Option<PathBuf>,
+    /// Control plane requests per second, per endpoint and API key (a token bucket with bursts
+    /// of the same size; Zilliz Cloud allows about 20 per second per key); 0 turns it off.
+    #[arg(long, env = "CONTROL_PLANE_RPS", default_value_t = 10)]
+    control_plane_rps: u32,
+    /// Data plane calls in flight per endpoint (one Milvus or Zilliz cluster), at most; 0
+    /// turns the cap off.
+    #[arg(long, env = "DATA_PLANE_CONCURRENCY", default_value_t = 32)]
+    data_plane_concurrency: usize,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -162,6 +177,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
         },
         request_timeout: args.request_timeout,
         ca_bundle,
+        control_plane_rps: NonZeroU32::new(args.control_plane_rps),
+        data_plane_concurrency: NonZeroUsize::new(args.data_plane_concurrency),
     };
     let client = kube::Client::try_default()
         .await

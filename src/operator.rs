@@ -47,6 +47,10 @@ pub struct Options {
     pub settings: Settings,
     pub request_timeout: Duration,
     pub ca_bundle: Option<Vec<u8>>,
+    /// Control plane requests per second per endpoint and credential (`None`: unlimited).
+    pub control_plane_rps: Option<std::num::NonZeroU32>,
+    /// Data plane calls in flight per endpoint (`None`: unlimited).
+    pub data_plane_concurrency: Option<std::num::NonZeroUsize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -379,6 +383,7 @@ pub async fn run(
 
     let metrics = health.metrics().clone();
     let http = HttpClient::new(opts.request_timeout, opts.ca_bundle.as_deref())?
+        .with_limits(opts.control_plane_rps, opts.data_plane_concurrency)
         .with_observer(metrics.clone());
     health.set_ready(false);
     let synced = Arc::new(Synced {

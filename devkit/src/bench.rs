@@ -131,6 +131,10 @@ pub struct Config {
     /// Longest wait for Ready and for the deletion.
     pub timeout: Duration,
     pub operator_bin: PathBuf,
+    /// `--control-plane-rps` of the operator, when given (0 turns the limit off).
+    pub control_plane_rps: Option<u32>,
+    /// `--data-plane-concurrency` of the operator, when given (0 turns the cap off).
+    pub data_plane_concurrency: Option<usize>,
 }
 
 impl Config {
@@ -154,7 +158,18 @@ impl Config {
             "--request-timeout".into(),
             "30s".into(),
         ]
-        .to_vec()
+        .into_iter()
+        .chain(
+            self.control_plane_rps
+                .into_iter()
+                .flat_map(|r| ["--control-plane-rps".to_string(), r.to_string()]),
+        )
+        .chain(
+            self.data_plane_concurrency
+                .into_iter()
+                .flat_map(|c| ["--data-plane-concurrency".to_string(), c.to_string()]),
+        )
+        .collect()
     }
 
     /// Objects per kind: N split evenly, the remainder to the first kinds.
@@ -255,25 +270,38 @@ fn peak_concurrency(
     calls: &[(String, String, Instant)],
     window: Duration,
 ) -> BTreeMap<String, usize> {
-    let window = window.max(Duration::from_millis(1));
     let mut by: BTreeMap<String, Vec<Instant>> = BTreeMap::new();
     for (m, p, t) in calls {
         by.entry(endpoint(m, p)).or_default().push(*t);
     }
     by.into_iter()
-        .map(|(k, mut ts)| {
-            ts.sort();
-            let mut peak = 0;
-            let mut lo = 0;
-            for hi in 0..ts.len() {
-                while ts[hi].duration_since(ts[lo]) >= window {
-                    lo += 1;
-                }
-                peak = peak.max(hi - lo + 1);
-            }
-            (k, peak)
-        })
+        .map(|(k, ts)| (k, peak_within(ts, window)))
         .collect()
+}
+
+/// A limit flag as given: the operator's default when not given, `off` for 0.
+fn show_limit(given: Option<String>, default: &str) -> String {
+    match given.as_deref() {
+        None => format!("default {default}"),
+        Some("0") => "off".to_string(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// The most of `times` within one `window`.
+fn peak_within(times: impl IntoIterator<Item = Instant>, window: Duration) -> usize {
+    let window = window.max(Duration::from_millis(1));
+    let mut ts: Vec<Instant> = times.into_iter().collect();
+    ts.sort();
+    let mut peak = 0;
+    let mut lo = 0;
+    for hi in 0..ts.len() {
+        while ts[hi].duration_since(ts[lo]) >= window {
+            lo += 1;
+        }
+        peak = peak.max(hi - lo + 1);
+    }
+    peak
 }
 
 /// `after - before` of the test server's request counters (zeros left out).
@@ -350,6 +378,14 @@ pub struct Report {
     pub last_gone_by_kind: BTreeMap<&'static str, Duration>,
     pub deletion_calls: BTreeMap<String, usize>,
     pub deletion_peak_concurrency: BTreeMap<String, usize>,
+    /// The most data plane calls (all of them share the fake's one endpoint) that arrived
+    /// within one latency, in the deletion phase: held against `--data-plane-concurrency`.
+    pub data_plane_peak: usize,
+    /// The most control plane calls that arrived within one second (creation and deletion):
+    /// held against `--control-plane-rps`.
+    pub control_plane_peak_per_second: usize,
+    pub control_plane_rps: Option<u32>,
+    pub data_plane_concurrency: Option<usize>,
     pub deletion_k8s: BTreeMap<String, u64>,
     pub deletion_reconciles: BTreeMap<String, u64>,
     pub proc_after_ready: ProcStats,
@@ -369,9 +405,35 @@ impl Report {
         usize::from(self.concurrency) * self.per_kind.len()
     }
 
-    /// N × latency ÷ (C × kinds in play): every object one call, all slots busy all the time.
+    /// N × latency ÷ allowed concurrency: every object one call, every allowed slot busy all
+    /// the time. Per plane, the slowest: clusters (control plane) have `C` reconcilers, paced
+    /// to `--control-plane-rps` calls a second when set; the other kinds share the fake's one
+    /// data plane endpoint, `C` reconcilers each, at most `--data-plane-concurrency` in flight.
+    /// Without limits and with N split evenly this is N × latency ÷ (C × kinds).
     pub fn ideal(&self) -> Duration {
-        self.latency * self.objects as u32 / self.allowed().max(1) as u32
+        let c = f64::from(self.concurrency.max(1));
+        let lat = self.latency.as_secs_f64();
+        let n_cp = self.n_of(Kind::Cluster) as f64;
+        let n_dp = self.objects as f64 - n_cp;
+        let dp_kinds = self
+            .per_kind
+            .iter()
+            .filter(|(k, _)| *k != Kind::Cluster)
+            .count() as f64;
+        let cp = match self.control_plane_rps.filter(|r| *r > 0) {
+            Some(rps) => (n_cp * lat / c).max(n_cp / f64::from(rps)),
+            None => n_cp * lat / c,
+        };
+        let dp_slots = match self.data_plane_concurrency.filter(|c| *c > 0) {
+            Some(cap) => (c * dp_kinds).min(cap as f64),
+            None => c * dp_kinds,
+        };
+        let dp = if n_dp > 0.0 {
+            n_dp * lat / dp_slots.max(1.0)
+        } else {
+            0.0
+        };
+        Duration::from_secs_f64(cp.max(dp))
     }
 
     /// The same with the calls one object needs one after the other (partition release + drop,
@@ -384,6 +446,15 @@ impl Report {
             })
             .max()
             .unwrap_or_default()
+    }
+
+    /// The politeness flags given to the operator, as shown.
+    pub fn limits(&self) -> String {
+        format!(
+            "{} cp rps, {} dp in flight",
+            show_limit(self.control_plane_rps.map(|r| r.to_string()), "10"),
+            show_limit(self.data_plane_concurrency.map(|c| c.to_string()), "32")
+        )
     }
 
     pub fn ratio(&self) -> f64 {
@@ -443,7 +514,7 @@ impl Report {
     pub fn json(&self) -> Value {
         let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
         let per_obj = |v: f64| (v / self.objects.max(1) as f64 * 1000.0).round() / 1000.0;
-        json!({
+        let mut out = json!({
             "objects": self.objects,
             "per_kind": self.per_kind.iter().map(|(k, n)| (k.label(), *n)).collect::<BTreeMap<_, _>>(),
             "latency_ms": ms(self.latency),
@@ -482,7 +553,22 @@ impl Report {
             "cores_busy_deletion": (self.cores_busy() * 100.0).round() / 100.0,
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "operator_args": self.operator_args,
-        })
+        });
+        // (a second literal: one json! of every field exceeds the macro recursion limit)
+        if let Value::Object(fields) = &mut out {
+            fields.extend(
+                json!({
+                    "control_plane_rps": self.control_plane_rps,
+                    "data_plane_concurrency": self.data_plane_concurrency,
+                    "data_plane_peak_in_flight": self.data_plane_peak,
+                    "control_plane_peak_per_second": self.control_plane_peak_per_second,
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            );
+        }
+        out
     }
 }
 
@@ -533,9 +619,10 @@ impl fmt::Display for Report {
         row(
             f,
             &format!(
-                "  ideal N x latency / (C x {} kinds = {})",
+                "  ideal N x latency / allowed (C x {} kinds = {}; limits: {})",
                 self.per_kind.len(),
-                self.allowed()
+                self.allowed(),
+                self.limits()
             ),
             format!("{:.2?}", self.ideal()),
         )?;
@@ -592,6 +679,22 @@ impl fmt::Display for Report {
                 format!("{c} ({}/obj, peak {peak})", per(*c as f64, objs)),
             )?;
         }
+        row(
+            f,
+            &format!(
+                "  data plane calls in flight at the peak (cap: {})",
+                show_limit(self.data_plane_concurrency.map(|c| c.to_string()), "32")
+            ),
+            self.data_plane_peak.to_string(),
+        )?;
+        row(
+            f,
+            &format!(
+                "  control plane calls in one second at the peak (limit: {} + burst)",
+                show_limit(self.control_plane_rps.map(|r| r.to_string()), "10")
+            ),
+            self.control_plane_peak_per_second.to_string(),
+        )?;
         writeln!(f, "  Zilliz calls in the creation phase (observe):")?;
         for (ep, c) in &self.creation_calls {
             row(f, &format!("  {ep}"), c.to_string())?;
@@ -1061,6 +1164,21 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
         .map(|(_, _, t)| t.saturating_duration_since(t0));
     let deletion_calls = count_calls(&del_calls);
     let deletion_peak_concurrency = peak_concurrency(&del_calls, cfg.latency);
+    let is_control_plane = |path: &str| path.contains("/clusters");
+    let data_plane_peak = peak_within(
+        del_calls
+            .iter()
+            .filter(|(_, p, _)| !is_control_plane(p))
+            .map(|(_, _, t)| *t),
+        cfg.latency,
+    );
+    let control_plane_peak_per_second = peak_within(
+        fake.timed_calls(0)
+            .iter()
+            .filter(|(_, p, _)| is_control_plane(p))
+            .map(|(_, _, t)| *t),
+        Duration::from_secs(1),
+    );
     let k8s_3 = cluster.server.request_counts();
     let deletion_k8s = diff_counts(&k8s_2, &k8s_3);
     for w in watches {
@@ -1111,6 +1229,10 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
         last_gone_by_kind,
         deletion_calls,
         deletion_peak_concurrency,
+        data_plane_peak,
+        control_plane_peak_per_second,
+        control_plane_rps: cfg.control_plane_rps,
+        data_plane_concurrency: cfg.data_plane_concurrency,
         deletion_k8s,
         deletion_reconciles,
         proc_after_ready,
@@ -1174,7 +1296,11 @@ mod tests {
             poll_base: Duration::from_millis(20),
             timeout: Duration::ZERO,
             operator_bin: PathBuf::new(),
+            control_plane_rps: Some(0),
+            data_plane_concurrency: None,
         };
+        let args = cfg.operator_args().join(" ");
+        assert!(args.ends_with("--control-plane-rps 0"), "{args}");
         let split: Vec<usize> = cfg.split().iter().map(|(_, n)| *n).collect();
         assert_eq!(split, [3, 3, 2, 2]);
         let m = "# HELP x\nzilliz_operator_reconciles_total{kind=\"cluster\",result=\"success\"} 3\nzilliz_operator_reconciles_total{kind=\"cluster\",result=\"pending\"} 2\nzilliz_operator_reconciles_total{kind=\"index\",result=\"success\"} 1\n";

@@ -18,7 +18,8 @@ use zilliz_devkit::{
 const USAGE: &str =
     "usage: bench [--objects N] [--latency 5ms]... [--kinds all|collection|cluster|partition|index]
              [--concurrency 16] [--client-concurrency 32] [--poll-base 20ms] [--timeout 600s]
-             [--operator PATH] [--rebuild]";
+             [--control-plane-rps N] [--data-plane-concurrency N] (passed to the operator
+             when given; 0 turns a limit off) [--operator PATH] [--rebuild]";
 
 fn operator_binary(explicit: Option<PathBuf>, rebuild: bool) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
@@ -67,6 +68,8 @@ struct Args {
     timeout: Duration,
     operator: Option<PathBuf>,
     rebuild: bool,
+    control_plane_rps: Option<u32>,
+    data_plane_concurrency: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -80,6 +83,8 @@ fn parse_args() -> Result<Args, String> {
         timeout: Duration::from_secs(600),
         operator: None,
         rebuild: false,
+        control_plane_rps: None,
+        data_plane_concurrency: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -101,6 +106,10 @@ fn parse_args() -> Result<Args, String> {
             "--poll-base" => a.poll_base = parse_duration(&value).ok_or_else(bad)?,
             "--timeout" => a.timeout = parse_duration(&value).ok_or_else(bad)?,
             "--operator" => a.operator = Some(PathBuf::from(value)),
+            "--control-plane-rps" => a.control_plane_rps = Some(value.parse().map_err(|_| bad())?),
+            "--data-plane-concurrency" => {
+                a.data_plane_concurrency = Some(value.parse().map_err(|_| bad())?)
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -150,6 +159,8 @@ async fn main() -> ExitCode {
             poll_base: args.poll_base,
             timeout: args.timeout,
             operator_bin: bin.clone(),
+            control_plane_rps: args.control_plane_rps,
+            data_plane_concurrency: args.data_plane_concurrency,
         };
         println!(
             "\nrunning: {} objects, latency {latency:?}: {} run {}",
