@@ -201,6 +201,46 @@ impl Cluster {
         serde_json::from_str(&text).expect("kubectl -o json")
     }
 
+    /// `kubectl get <args> -o json`, or `None` when kubectl fails (say, the object is gone).
+    pub async fn get_json_opt(&self, args: &[&str]) -> Option<Value> {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let out = self.kubectl(&all).await;
+        out.ok
+            .then(|| serde_json::from_str(&out.stdout).expect("kubectl -o json"))
+    }
+
+    /// Waits until `obj` (`kind/name`) in `ns` has the condition `type_` with `reason`, and
+    /// answers the object as it was then.
+    pub async fn wait_reason(
+        &self,
+        ns: &str,
+        obj: &str,
+        type_: &str,
+        reason: &str,
+        timeout: Duration,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let found = self.get_json_opt(&["get", obj, "-n", ns]).await;
+            if let Some(o) = &found
+                && condition(o, type_).is_some_and(|c| c["reason"] == reason)
+            {
+                return found.unwrap();
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "timed out after {timeout:?} waiting for {ns}/{obj} {type_}={reason}; last seen: {}\noperator log tail:\n{}",
+                    found
+                        .map(|o| o["status"].to_string())
+                        .unwrap_or_else(|| "gone".into()),
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The reasons of the `events.k8s.io` Events in namespace `ns`, in list order (`""` for an
     /// Event without one).
     pub async fn event_reasons(&self, ns: &str) -> Vec<String> {
@@ -284,14 +324,18 @@ impl Cluster {
     /// ([`FAST_RETRY_ARGS`]); extra flags override. Its log is [`Cluster::operator_log`]; the
     /// cluster owns it (see [`Cluster::stop_operator`]).
     pub async fn start_operator(&mut self, bin: &Path, extra: &[&str]) {
+        self.start_operator_env(bin, extra, &[]).await;
+    }
+
+    /// [`Cluster::start_operator`] with more environment variables (`RUST_LOG`, or a
+    /// `KUBECONFIG` of its own such as a [`crate::kube_proxy::RecordingProxy`]'s), which win
+    /// over the defaults.
+    pub async fn start_operator_env(&mut self, bin: &Path, extra: &[&str], env: &[(&str, &str)]) {
         let mut args = FAST_RETRY_ARGS.to_vec();
         args.extend_from_slice(extra);
-        let op = self.spawn_operator(
-            bin,
-            "operator",
-            &args,
-            &[("RUST_LOG", "info,zilliz_operator=debug")],
-        );
+        let mut all_env = vec![("RUST_LOG", "info,zilliz_operator=debug")];
+        all_env.extend_from_slice(env);
+        let op = self.spawn_operator(bin, "operator", &args, &all_env);
         debug_assert_eq!(op.log, self.operator_log);
         self.operator = Some(op);
     }
@@ -579,6 +623,14 @@ pub fn event_reasons_of(events: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
         .collect()
+}
+
+/// The condition `type_` (`Ready`, `Synced`) of an object read with `-o json`.
+pub fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
 }
 
 /// YAML of a Secret with one string key.

@@ -5,13 +5,19 @@
 //!   first use by `devkit/scripts/provision-milvus.sh`.
 //! * [`zilliz_fake`]: a stateful HTTP fake of the Zilliz Cloud control plane and v2 data plane.
 //! * [`e2e`]: the test Kubernetes API server, the operator binary as a subprocess, kubectl.
+//! * [`raw_http`]: a raw HTTP/1.1 server for broken answers (bodies cut short, gateway pages).
+//! * [`tls`]: HTTPS in front of the fake, with a private CA made at test time.
+//! * [`kube_proxy`]: a proxy in front of the test API server recording every request path.
 //! * [`demo`]: the newcomer's walk-through, built from the three above.
 //! * [`bench`]: the scale benchmark (`cargo run --release -p zilliz-devkit --bin bench`).
 
 pub mod bench;
 pub mod demo;
 pub mod e2e;
+pub mod kube_proxy;
 pub mod milvus;
+pub mod raw_http;
+pub mod tls;
 pub mod zilliz_fake;
 
 use std::path::{Path, PathBuf};
