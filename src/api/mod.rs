@@ -50,6 +50,40 @@ impl Token {
         out
     }
 
+    /// [`Token::redact`] over a raw answer body, before anything is cut from it: an excerpt
+    /// taken first could end in the middle of an echoed credential and keep its first part.
+    fn redact_body(&self, body: Vec<u8>) -> Vec<u8> {
+        let needles: Vec<&[u8]> = std::iter::once(self.0.as_bytes())
+            .chain(
+                self.0
+                    .split_once(':')
+                    .map(|(_, secret)| secret)
+                    .filter(|secret| secret.chars().count() >= 8)
+                    .map(str::as_bytes),
+            )
+            .filter(|n| !n.is_empty())
+            .collect();
+        let mut body = body;
+        for needle in needles {
+            if !body.windows(needle.len()).any(|w| w == needle) {
+                continue;
+            }
+            let mut out = Vec::with_capacity(body.len());
+            let mut i = 0;
+            while i < body.len() {
+                if body[i..].starts_with(needle) {
+                    out.extend_from_slice(b"<redacted>");
+                    i += needle.len();
+                } else {
+                    out.push(body[i]);
+                    i += 1;
+                }
+            }
+            body = out;
+        }
+        body
+    }
+
     fn bearer(&self) -> Result<HeaderValue, ApiError> {
         let mut v = HeaderValue::from_str(&format!("Bearer {}", self.0)).map_err(|_| {
             ApiError::new(
@@ -290,7 +324,7 @@ impl HttpClient {
                 }
             }
         }
-        classify::classify(envelope, status, retry_after, &bytes)
+        classify::classify(envelope, status, retry_after, &token.redact_body(bytes))
     }
 }
 
@@ -676,6 +710,22 @@ mod tests {
             "Milvus says no"
         );
         assert_eq!(Token::new("").redact("text"), "text");
+    }
+
+    #[test]
+    fn body_redaction_happens_before_any_excerpt() {
+        let t = Token::new("root:Sup3rSecret");
+        // the echo straddles the 200-character excerpt of a non-JSON body
+        let page = format!("<html>{}Bearer root:Sup3rSecret</html>", "x".repeat(190));
+        let body = t.redact_body(page.into_bytes());
+        let err = classify::classify(Envelope::V2, 502, None, &body).unwrap_err();
+        assert!(!err.message.contains("Sup3r"), "{}", err.message);
+        assert!(!err.message.contains("root:S"), "{}", err.message);
+        assert_eq!(
+            t.redact_body(b"a Sup3rSecret b root:Sup3rSecret".to_vec()),
+            b"a <redacted> b <redacted>".to_vec()
+        );
+        assert_eq!(Token::new("").redact_body(b"x".to_vec()), b"x".to_vec());
     }
 
     #[test]
