@@ -10,6 +10,7 @@ use crate::{
     api::{ApiError, ErrorClass, HttpClient},
     backoff::{self, Backoff},
     crd::{Condition, DeletionPolicy, DeletionStatus, FINALIZER, ZillizStatus},
+    events::Publisher,
     external::{self, DropOutcome, Observed},
     metrics::{KindLabel, KindResult, Metrics, RetryLabels},
     resolve::{Managed, ResolveError, resolve},
@@ -22,7 +23,7 @@ use kube::{
     api::{PartialObjectMeta, Patch, PatchParams},
     runtime::reflector::ObjectRef,
     runtime::{
-        events::{Event as KubeEvent, EventType, Recorder, Reporter},
+        events::{Event as KubeEvent, EventType, Reporter},
         finalizer::{Event as Finalizer, finalizer},
     },
 };
@@ -65,7 +66,7 @@ impl Default for Settings {
 pub struct Context {
     pub client: Client,
     pub http: HttpClient,
-    pub recorder: Recorder,
+    pub events: Publisher,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
     /// Consecutive failed observations per object uid (drops count in `status.deletion`).
@@ -85,7 +86,7 @@ impl Context {
         metrics: Arc<Metrics>,
     ) -> Self {
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Publisher::new(client.clone(), reporter),
             client,
             http,
             settings,
@@ -313,7 +314,7 @@ async fn publish<K: Managed>(
         secondary: None,
     };
     // A failed Event write (e.g. a terminating namespace) never blocks a drop.
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+    if let Err(e) = ctx.events.publish(&event, &obj.object_ref(&())).await {
         warn!(error = %e, reason, "could not record event");
     }
 }

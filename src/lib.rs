@@ -5,6 +5,7 @@ pub mod api;
 pub mod backoff;
 pub mod controller;
 pub mod crd;
+pub mod events;
 pub mod external;
 pub mod metrics;
 pub mod operator;

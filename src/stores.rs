@@ -8,7 +8,7 @@
 
 use crate::{
     crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
-    resolve::{Address, CollectionLoc, CollectionSource, Host, Managed, collection_loc_of},
+    resolve::{Address, CollectionLoc, CollectionSource, Host, Managed, Refs, collection_loc_of},
 };
 use kube::{
     ResourceExt,
@@ -19,7 +19,7 @@ use kube::{
 };
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
 };
 
 /// What an object is found under in its cache's index.
@@ -122,10 +122,17 @@ impl<K: Managed> Index<K> {
     }
 }
 
+/// Identities (see [`Stores::identity`]) of objects that name their resource without a
+/// reference to another object, by uid, with the generation they were computed at: many objects
+/// share an external name (every index called `vector_idx`), and finding who shares a resource
+/// compares the identity of each.
+type Identities = Arc<Mutex<HashMap<String, (Option<i64>, Option<String>)>>>;
+
 /// A kind's cache: the reflector store and its index (see the module comment).
 pub struct Cache<K: Managed> {
     store: Store<K>,
     index: Arc<RwLock<Index<K>>>,
+    identities: Identities,
 }
 
 impl<K: Managed> Clone for Cache<K> {
@@ -133,6 +140,7 @@ impl<K: Managed> Clone for Cache<K> {
         Cache {
             store: self.store.clone(),
             index: self.index.clone(),
+            identities: self.identities.clone(),
         }
     }
 }
@@ -141,18 +149,25 @@ impl<K: Managed> Clone for Cache<K> {
 pub struct CacheWriter<K: Managed> {
     writer: Writer<K>,
     index: Arc<RwLock<Index<K>>>,
+    identities: Identities,
 }
 
 /// An empty cache and its writer.
 pub fn cache<K: Managed>() -> (Cache<K>, CacheWriter<K>) {
     let (store, writer) = reflector::store();
     let index = Arc::new(RwLock::new(Index::default()));
+    let identities = Identities::default();
     (
         Cache {
             store,
             index: index.clone(),
+            identities: identities.clone(),
         },
-        CacheWriter { writer, index },
+        CacheWriter {
+            writer,
+            index,
+            identities,
+        },
     )
 }
 
@@ -163,6 +178,14 @@ impl<K: Managed> CacheWriter<K> {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .apply(event);
+        let mut identities = self.identities.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            watcher::Event::Delete(obj) => {
+                identities.remove(&obj.uid().unwrap_or_default());
+            }
+            watcher::Event::InitDone => identities.clear(),
+            _ => {}
+        }
     }
 }
 
@@ -368,6 +391,28 @@ impl Stores {
     /// A key equal for two objects that name the same external resource; `None` when it cannot
     /// be told (invalid spec, referenced object not cached).
     pub fn identity<K: Managed>(&self, obj: &K) -> Option<String> {
+        // Without references the identity follows from the object's own spec (its generation).
+        let standalone = obj.refs() == Refs::default();
+        let (Some(uid), generation) = (obj.uid(), obj.meta().generation) else {
+            return self.compute_identity(obj);
+        };
+        if !standalone {
+            return self.compute_identity(obj);
+        }
+        let memo = &K::cache(self).identities;
+        if let Some((g, id)) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(&uid)
+            && *g == generation
+        {
+            return id.clone();
+        }
+        let id = self.compute_identity(obj);
+        memo.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid, (generation, id.clone()));
+        id
+    }
+
+    fn compute_identity<K: Managed>(&self, obj: &K) -> Option<String> {
         let ns = obj.namespace()?;
         Some(match obj.address().ok()? {
             Address::Cluster {
