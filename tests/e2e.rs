@@ -61,30 +61,9 @@ spec:
     )
 }
 
-async fn ready(c: &Cluster, ns: &str, objects: &[&str]) {
-    let mut args = vec!["wait", "--for=condition=Ready", "--timeout=60s", "-n", ns];
-    args.extend_from_slice(objects);
-    let out = c.kubectl(&args).await;
-    if !out.ok {
-        let mut args = vec!["get", "-n", ns, "-o", "json"];
-        args.extend_from_slice(objects);
-        let dump = c.kubectl(&args).await;
-        panic!(
-            "not Ready: {}\n{}\noperator log:\n{}",
-            out.stderr,
-            dump.stdout,
-            c.log_tail()
-        );
-    }
-}
-
 async fn delete_and_wait(c: &Cluster, ns: &str, objects: &[&str]) {
-    let mut args = vec!["delete", "--wait=false", "-n", ns];
-    args.extend_from_slice(objects);
-    c.kubectl_ok(&args).await;
-    let mut args = vec!["wait", "--for=delete", "--timeout=60s", "-n", ns];
-    args.extend_from_slice(objects);
-    c.kubectl_ok(&args).await;
+    c.delete_nowait(ns, objects).await;
+    c.wait_gone(ns, objects, Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +143,7 @@ spec:
         "zidx/articles-vector",
         "zcol/docs",
     ];
-    ready(&c, ns, &all).await;
+    c.wait_ready(ns, &all, Duration::from_secs(60)).await;
     let table = c.kubectl_ok(&["get", "zc,zcol,zpart,zidx", "-n", ns]).await;
     assert!(
         table.contains("in01-e2e") && table.contains("ReconcileSuccess"),
@@ -246,7 +225,12 @@ async fn orphan_outage_and_terminal_errors() {
         .await;
     c.apply(&collection_by_ref_yaml(ns, "flaky", "flaky", "z", "Delete"))
         .await;
-    ready(&c, ns, &["zc/z", "zcol/kept", "zcol/flaky"]).await;
+    c.wait_ready(
+        ns,
+        &["zc/z", "zcol/kept", "zcol/flaky"],
+        Duration::from_secs(60),
+    )
+    .await;
 
     // Orphan: the object goes, the collection stays, no drop call
     delete_and_wait(&c, ns, &["zcol/kept"]).await;

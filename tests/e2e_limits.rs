@@ -94,16 +94,8 @@ async fn the_binary_paces_the_control_plane_and_caps_the_data_plane() {
         yaml.push_str("---\n");
     }
     c.apply(&yaml).await;
-    c.kubectl_ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "--timeout=60s",
-        "-n",
-        ns,
-        "zc",
-        "--all",
-    ])
-    .await;
+    c.wait_ready(ns, &["zc", "--all"], Duration::from_secs(60))
+        .await;
     let took = started.elapsed();
     let cp = arrivals(&fake, "/v2/clusters");
     assert!(cp.len() >= N, "{} control plane calls", cp.len());
@@ -128,16 +120,8 @@ async fn the_binary_paces_the_control_plane_and_caps_the_data_plane() {
         yaml.push_str("---\n");
     }
     c.apply(&yaml).await;
-    c.kubectl_ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "--timeout=60s",
-        "-n",
-        ns,
-        "zcol",
-        "--all",
-    ])
-    .await;
+    c.wait_ready(ns, &["zcol", "--all"], Duration::from_secs(60))
+        .await;
     let dp = arrivals(&fake, "/v2/vectordb");
     assert!(dp.len() >= N, "{} data plane calls", dp.len());
     // with CAP slots held for LATENCY each, the call CAP places later waits for a slot

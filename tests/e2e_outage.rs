@@ -31,20 +31,6 @@ spec:
     )
 }
 
-/// `kubectl wait --for=delete` within `timeout`.
-async fn wait_gone(c: &Cluster, ns: &str, objects: &[&str], timeout: Duration) {
-    let limit = format!("--timeout={}s", timeout.as_secs());
-    let mut args = vec!["wait", "--for=delete", limit.as_str(), "-n", ns];
-    args.extend_from_slice(objects);
-    c.kubectl_ok(&args).await;
-}
-
-async fn ready(c: &Cluster, ns: &str, objects: &[&str]) {
-    let mut args = vec!["wait", "--for=condition=Ready", "--timeout=30s", "-n", ns];
-    args.extend_from_slice(objects);
-    c.kubectl_ok(&args).await;
-}
-
 /// Waits until `obj` shows `Synced=False/DropRetrying` with `needle` in
 /// `status.deletion.lastError`; answers the object then.
 async fn drop_retrying_with(c: &Cluster, ns: &str, obj: &str, needle: &str) -> Value {
@@ -182,7 +168,7 @@ spec:
         "zpart/part",
         "zidx/idx",
     ];
-    ready(&c, ns, &all).await;
+    c.wait_ready(ns, &all, WAIT).await;
 
     // every call answers 503 with a gateway's HTML page for OUTAGE; the five are deleted in it
     let mark = fake.total_calls();
@@ -194,7 +180,7 @@ spec:
         drop_retrying_with(&c, ns, obj, "HTTP 503").await;
     }
     tokio::time::sleep_until(until.into()).await;
-    wait_gone(&c, ns, &all, Duration::from_secs(30)).await;
+    c.wait_gone(ns, &all, Duration::from_secs(30)).await;
     let recovered = until.elapsed();
 
     let log = fake.call_log(mark);
@@ -283,7 +269,7 @@ async fn a_secret_rotated_during_an_outage_is_used_and_the_old_token_never_again
     c.apply(&namespace_yaml(ns)).await;
     c.apply(&secret_yaml(ns, "creds", "apiKey", OLD)).await;
     c.apply(&collection(ns, "rotated", &fake.uri())).await;
-    ready(&c, ns, &["zcol/rotated"]).await;
+    c.wait_ready(ns, &["zcol/rotated"], WAIT).await;
 
     let mark = fake.total_calls();
     fake.set_outage(true);
@@ -303,7 +289,8 @@ async fn a_secret_rotated_during_an_outage_is_used_and_the_old_token_never_again
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     fake.set_outage(false);
-    wait_gone(&c, ns, &["zcol/rotated"], Duration::from_secs(20)).await;
+    c.wait_gone(ns, &["zcol/rotated"], Duration::from_secs(20))
+        .await;
 
     let log = fake.call_log(mark);
     let old_in_outage = log
@@ -359,7 +346,7 @@ async fn answers_slower_than_the_request_timeout_are_retried_not_waited_for() {
     c.apply(&namespace_yaml(ns)).await;
     c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
     c.apply(&collection(ns, "sluggish", &fake.uri())).await;
-    ready(&c, ns, &["zcol/sluggish"]).await;
+    c.wait_ready(ns, &["zcol/sluggish"], WAIT).await;
 
     // every answer now takes 3 s, three times the operator's request timeout
     let slow = Duration::from_secs(3);
@@ -383,7 +370,7 @@ async fn answers_slower_than_the_request_timeout_are_retried_not_waited_for() {
 
     let fast_from = Instant::now();
     fake.set_latency(Duration::ZERO);
-    wait_gone(&c, ns, &["zcol/sluggish"], WAIT).await;
+    c.wait_gone(ns, &["zcol/sluggish"], WAIT).await;
     let gone_after = fast_from.elapsed();
 
     // What is counted: drop calls by the delay the fake gave their answer. Slow ones reached
@@ -438,7 +425,7 @@ spec:
         raw.uri()
     ))
     .await;
-    ready(&c, ns, &["zcol/docs"]).await;
+    c.wait_ready(ns, &["zcol/docs"], WAIT).await;
 
     // the first bytes are a whole success envelope, but the headers promised 64: an operator
     // that read what came and ignored the cut would take it for a success
@@ -479,7 +466,7 @@ spec:
 
     // Milvus answers again: the drop goes through once and the object goes
     raw.set_answer(Answer::json(200, SUCCESS));
-    wait_gone(&c, ns, &["zcol/docs"], WAIT).await;
+    c.wait_gone(ns, &["zcol/docs"], WAIT).await;
 
     let requests = raw.requests();
     let mut by_answer: BTreeMap<String, usize> = BTreeMap::new();

@@ -50,18 +50,6 @@ spec:
     )
 }
 
-async fn wait_gone(c: &Cluster, ns: &str, objects: &[&str]) {
-    let mut args = vec!["wait", "--for=delete", "--timeout=30s", "-n", ns];
-    args.extend_from_slice(objects);
-    c.kubectl_ok(&args).await;
-}
-
-async fn delete(c: &Cluster, ns: &str, objects: &[&str]) {
-    let mut args = vec!["delete", "--wait=false", "-n", ns];
-    args.extend_from_slice(objects);
-    c.kubectl_ok(&args).await;
-}
-
 fn message(obj: &Value, type_: &str) -> String {
     condition(obj, type_)
         .and_then(|c| c["message"].as_str())
@@ -130,7 +118,7 @@ async fn a_secret_is_never_read_from_another_namespace() {
         let m = message(&o, "Ready");
         assert!(m.contains(r#"not found in namespace "team-a""#), "{m}");
     }
-    delete(&c, "team-a", &["zcol/alpha"]).await;
+    c.delete_nowait("team-a", &["zcol/alpha"]).await;
     let o = c
         .wait_reason(
             "team-a",
@@ -150,9 +138,11 @@ async fn a_secret_is_never_read_from_another_namespace() {
     fake.set_token(A_TOKEN);
     c.apply(&secret_yaml("team-a", "creds", "apiKey", A_TOKEN))
         .await;
-    wait_gone(&c, "team-a", &["zcol/alpha"]).await;
-    delete(&c, "team-a", &["zc/cl"]).await;
-    wait_gone(&c, "team-a", &["zc/cl"]).await;
+    c.wait_gone("team-a", &["zcol/alpha"], Duration::from_secs(30))
+        .await;
+    c.delete_nowait("team-a", &["zc/cl"]).await;
+    c.wait_gone("team-a", &["zc/cl"], Duration::from_secs(30))
+        .await;
     assert!(!fake.has_collection("default", "alpha"));
     assert_eq!(fake.cluster_status("in01-iso").as_deref(), Some("DELETED"));
     let calls = fake.call_log(0);
@@ -239,8 +229,9 @@ async fn an_orphan_whose_secret_never_existed_goes_without_a_call() {
             .await;
         assert_eq!(o["metadata"]["finalizers"][0], "zilliz.io/finalizer");
     }
-    delete(&c, ns, &["zc/cl", "zcol/kept"]).await;
-    wait_gone(&c, ns, &["zc/cl", "zcol/kept"]).await;
+    c.delete_nowait(ns, &["zc/cl", "zcol/kept"]).await;
+    c.wait_gone(ns, &["zc/cl", "zcol/kept"], Duration::from_secs(30))
+        .await;
     assert_eq!(fake.total_calls(), 0, "{:?}", fake.all_calls());
     assert!(fake.has_collection("default", "kept"));
     assert_eq!(
@@ -289,8 +280,9 @@ async fn an_invalid_name_stays_deletable_and_the_event_says_why() {
     assert_eq!(o["metadata"]["finalizers"][0], "zilliz.io/finalizer");
 
     // deleted: no such collection can exist, so the object goes, and the Event says why
-    delete(&c, ns, &["zcol/bad"]).await;
-    wait_gone(&c, ns, &["zcol/bad"]).await;
+    c.delete_nowait(ns, &["zcol/bad"]).await;
+    c.wait_gone(ns, &["zcol/bad"], Duration::from_secs(30))
+        .await;
     let drops: Vec<Option<i64>> = fake
         .call_log(0)
         .iter()
@@ -366,7 +358,7 @@ async fn tls_with_a_private_ca_works_only_through_the_ca_bundle() {
         let m = message(&o, "Ready");
         assert!(m.contains("certificate"), "{m}");
     }
-    delete(&c, ns, &["zcol/secured"]).await;
+    c.delete_nowait(ns, &["zcol/secured"]).await;
     let o = c
         .wait_reason(ns, "zcol/secured", "Synced", "DropRetrying", WAIT)
         .await;
@@ -381,7 +373,8 @@ async fn tls_with_a_private_ca_works_only_through_the_ca_bundle() {
     c.stop_operator().await;
     c.start_operator(Path::new(OPERATOR), &["--ca-bundle", ca.to_str().unwrap()])
         .await;
-    wait_gone(&c, ns, &["zcol/secured"]).await;
+    c.wait_gone(ns, &["zcol/secured"], Duration::from_secs(30))
+        .await;
     c.kubectl_ok(&[
         "wait",
         "--for=condition=Ready",
@@ -391,8 +384,8 @@ async fn tls_with_a_private_ca_works_only_through_the_ca_bundle() {
         "zc/cl",
     ])
     .await;
-    delete(&c, ns, &["zc/cl"]).await;
-    wait_gone(&c, ns, &["zc/cl"]).await;
+    c.delete_nowait(ns, &["zc/cl"]).await;
+    c.wait_gone(ns, &["zc/cl"], Duration::from_secs(30)).await;
     let dropped: Vec<(String, String)> = fake
         .call_log(0)
         .iter()
@@ -511,7 +504,7 @@ spec:
     seen.push(("objects while Unauthorized".into(), listed.to_string()));
 
     // 2. deleted with the wrong key: DropFailed, the echo in lastError and a Warning Event
-    delete(&c, ns, &all).await;
+    c.delete_nowait(ns, &all).await;
     for obj in all {
         let o = c.wait_reason(ns, obj, "Synced", "DropFailed", WAIT).await;
         let last = o["status"]["deletion"]["lastError"].to_string();
@@ -536,7 +529,7 @@ spec:
 
     // 4. the API back: everything dropped
     fake.set_outage(false);
-    wait_gone(&c, ns, &all).await;
+    c.wait_gone(ns, &all, Duration::from_secs(30)).await;
     let echoed = fake
         .call_log(0)
         .iter()

@@ -201,6 +201,41 @@ impl Cluster {
         serde_json::from_str(&text).expect("kubectl -o json")
     }
 
+    /// `kubectl wait --for=condition=Ready` on `objects` in `ns`; on failure the panic shows the
+    /// objects and the operator's log.
+    pub async fn wait_ready(&self, ns: &str, objects: &[&str], timeout: Duration) {
+        let limit = format!("--timeout={}s", timeout.as_secs());
+        let mut args = vec!["wait", "--for=condition=Ready", limit.as_str(), "-n", ns];
+        args.extend_from_slice(objects);
+        let out = self.kubectl(&args).await;
+        if !out.ok {
+            let mut args = vec!["get", "-n", ns, "-o", "json"];
+            args.extend_from_slice(objects);
+            let dump = self.kubectl(&args).await;
+            panic!(
+                "not Ready: {}\n{}\noperator log:\n{}",
+                out.stderr,
+                dump.stdout,
+                self.log_tail()
+            );
+        }
+    }
+
+    /// `kubectl wait --for=delete` on `objects` in `ns`.
+    pub async fn wait_gone(&self, ns: &str, objects: &[&str], timeout: Duration) {
+        let limit = format!("--timeout={}s", timeout.as_secs());
+        let mut args = vec!["wait", "--for=delete", limit.as_str(), "-n", ns];
+        args.extend_from_slice(objects);
+        self.kubectl_ok(&args).await;
+    }
+
+    /// `kubectl delete --wait=false` on `objects` in `ns`.
+    pub async fn delete_nowait(&self, ns: &str, objects: &[&str]) {
+        let mut args = vec!["delete", "--wait=false", "-n", ns];
+        args.extend_from_slice(objects);
+        self.kubectl_ok(&args).await;
+    }
+
     /// `kubectl get <args> -o json`, or `None` when kubectl fails (say, the object is gone).
     pub async fn get_json_opt(&self, args: &[&str]) -> Option<Value> {
         let mut all = args.to_vec();
