@@ -59,6 +59,16 @@ fn keys_of<K: Managed>(obj: &K) -> Vec<Key> {
     keys
 }
 
+/// Namespace and name only: an index holds several per object, and the resourceVersion and
+/// uid that `ObjectRef::from_obj` also copies take no part in comparing or hashing them.
+fn slim_ref<K: Managed>(obj: &K) -> ObjectRef<K> {
+    let name = obj.meta().name.as_deref().unwrap_or_default();
+    match obj.meta().namespace.as_deref() {
+        Some(ns) => ObjectRef::new(name).within(ns),
+        None => ObjectRef::new(name),
+    }
+}
+
 struct Index<K: Managed> {
     keys: HashMap<ObjectRef<K>, Vec<Key>>,
     by_key: HashMap<Key, HashSet<ObjectRef<K>>>,
@@ -101,12 +111,12 @@ impl<K: Managed> Index<K> {
 
     fn apply(&mut self, event: &watcher::Event<K>) {
         match event {
-            watcher::Event::Apply(obj) => self.insert(ObjectRef::from_obj(obj), keys_of(obj)),
-            watcher::Event::Delete(obj) => self.remove(&ObjectRef::from_obj(obj)),
+            watcher::Event::Apply(obj) => self.insert(slim_ref(obj), keys_of(obj)),
+            watcher::Event::Delete(obj) => self.remove(&slim_ref(obj)),
             watcher::Event::Init => self.relist = Some(HashMap::new()),
             watcher::Event::InitApply(obj) => {
                 if let Some(relist) = &mut self.relist {
-                    relist.insert(ObjectRef::from_obj(obj), keys_of(obj));
+                    relist.insert(slim_ref(obj), keys_of(obj));
                 }
             }
             watcher::Event::InitDone => {
