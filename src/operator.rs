@@ -292,11 +292,8 @@ fn secret_watch(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let (txs, rxs): (Vec<_>, Vec<_>) = (0..4).map(|_| unbounded()).unzip();
-    let rxs: [UnboundedReceiver<SecretChange>; 4] = match rxs.try_into() {
-        Ok(rxs) => rxs,
-        Err(_) => unreachable!("four receivers were made"),
-    };
+    let [a, b, c, d] = std::array::from_fn(|_| unbounded::<SecretChange>());
+    let (txs, rxs) = ([a.0, b.0, c.0, d.0], [a.1, b.1, c.1, d.1]);
     let mut seen: HashMap<(Option<String>, String), Vec<String>> = HashMap::new();
     let stream = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
