@@ -180,7 +180,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         control_plane_rps: NonZeroU32::new(args.control_plane_rps),
         data_plane_concurrency: NonZeroUsize::new(args.data_plane_concurrency),
     };
-    let client = kube::Client::try_default()
+    let client = kube_client()
         .await
         .map_err(|e| format!("cannot build a Kubernetes client from the kubeconfig or the in-cluster environment: {e}"))?;
     let (tx, signal) = tokio::sync::watch::channel(false);
@@ -267,4 +267,18 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A client from the kubeconfig or the in-cluster environment that names itself
+/// (`zilliz-operator/<version>`) in the API server's audit log and request metrics.
+async fn kube_client() -> Result<kube::Client, kube::Error> {
+    use http::{HeaderValue, header::USER_AGENT};
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    config.headers.push((
+        USER_AGENT,
+        HeaderValue::from_static(concat!("zilliz-operator/", env!("CARGO_PKG_VERSION"))),
+    ));
+    kube::Client::try_from(config)
 }

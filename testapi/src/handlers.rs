@@ -302,7 +302,10 @@ fn resource(
         Some(s) => format!("{verb} {}/{s}", counter_resource(&t.rt)),
         None => format!("{verb} {}", counter_resource(&t.rt)),
     };
-    app.faults.count(counter);
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    app.faults.count(counter, user_agent);
     let manager = field_manager(q, headers);
     let api_version = t.rt.api_version(t.version);
     let update_op = Op {

@@ -58,6 +58,8 @@ struct FaultState {
     fail_spares: Mutex<Option<String>>,
     latency_micros: AtomicU64,
     counts: Mutex<BTreeMap<String, u64>>,
+    /// The same, per client: (product of the User-Agent, e.g. `kubectl`, key) → count.
+    counts_by_client: Mutex<BTreeMap<(String, String), u64>>,
     app: Mutex<Option<std::sync::Weak<App>>>,
 }
 
@@ -121,14 +123,39 @@ impl Faults {
         self.0.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// [`Faults::request_counts`] of the clients whose User-Agent product (the part before
+    /// the first `/`) is `product`: `kubectl`, or a kube-rs client's application name.
+    pub fn request_counts_from(&self, product: &str) -> BTreeMap<String, u64> {
+        self.0
+            .counts_by_client
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .filter(|((p, _), _)| p == product)
+                    .map(|((_, k), v)| (k.clone(), *v))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Reset [`Faults::request_counts`].
     pub fn reset_counts(&self) {
         if let Ok(mut c) = self.0.counts.lock() {
             c.clear();
         }
+        if let Ok(mut c) = self.0.counts_by_client.lock() {
+            c.clear();
+        }
     }
 
-    pub(crate) fn count(&self, key: String) {
+    pub(crate) fn count(&self, key: String, user_agent: Option<&str>) {
+        let product = user_agent
+            .and_then(|ua| ua.split('/').next())
+            .unwrap_or_default()
+            .to_string();
+        if let Ok(mut c) = self.0.counts_by_client.lock() {
+            *c.entry((product, key.clone())).or_default() += 1;
+        }
         if let Ok(mut c) = self.0.counts.lock() {
             *c.entry(key).or_default() += 1;
         }
