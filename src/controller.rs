@@ -14,7 +14,7 @@ use crate::{
     external::{self, DropOutcome, Observed},
     metrics::{KindLabel, KindResult, Metrics, RetryLabels},
     resolve::{Managed, ResolveError, resolve},
-    secrets,
+    secrets::{self, Tokens},
     stores::{Stores, owner_order},
 };
 use k8s_openapi::api::core::v1::Secret;
@@ -73,6 +73,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// The caches of the four kinds (who else names the same external resource).
     stores: Option<Stores>,
+    /// Tokens already read, kept while their Secret is unchanged.
+    tokens: Tokens,
     /// Tells the Secret janitor that an object naming these Secrets is letting go.
     released: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<PartialObjectMeta<Secret>>>>,
 }
@@ -94,6 +96,7 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             released: None,
             stores: None,
+            tokens: Tokens::default(),
         }
     }
 
@@ -115,6 +118,12 @@ impl Context {
             .filter(|o| owner_order(o.as_ref()) < owner_order(obj))
             .cloned();
         Some(Sharing { others, owner })
+    }
+
+    /// Reads tokens through `tokens` (which keeps them while their Secret is unchanged).
+    pub fn with_tokens(mut self, tokens: Tokens) -> Self {
+        self.tokens = tokens;
+        self
     }
 
     /// Connects the Secret janitor, told when an object lets go of its Secrets.
@@ -275,7 +284,7 @@ fn observed(
 
 /// Writes the status by server-side apply, only when it changed.
 async fn patch_status<K: Managed>(
-    client: &Client,
+    ctx: &Context,
     obj: &K,
     status: &ZillizStatus,
 ) -> Result<(), kube::Error> {
@@ -283,18 +292,22 @@ async fn patch_status<K: Managed>(
         return Ok(());
     }
     let ns = obj.namespace().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(client.clone(), &ns);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     let patch = json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    let written = api
+        .patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    if let Some(stores) = &ctx.stores {
+        K::cache(stores).wrote(obj, written.resource_version());
+    }
     Ok(())
 }
 
@@ -325,11 +338,19 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
     let span = info_span!("reconcile", kind = K::LABEL, namespace = %ns, name = %obj.name_any());
     let started = Instant::now();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    // A deleted object is read afresh before anything is dropped: the cache may still hold an
-    // object whose drop already finished and whose finalizer is gone (a late trigger, such as a
-    // Secret change, queues it again), and dropping again would be a second call.
+    // A deleted object whose cached copy may not show a write of ours yet is read afresh
+    // before anything is dropped: the cache may still hold an object whose drop already
+    // finished and whose finalizer is gone (a late trigger, such as a Secret change, queues it
+    // again), or a cluster without the drop it accepted in its status; dropping again would be
+    // a second call. Without the caches (tests of the reconciler alone) it is always read.
+    let uid = obj.uid().unwrap_or_default();
+    let cache_current = ctx
+        .stores
+        .as_ref()
+        .is_some_and(|stores| K::cache(stores).is_current(&uid));
     let obj = if obj.meta().deletion_timestamp.is_some()
         && obj.finalizers().iter().any(|f| f == FINALIZER)
+        && !cache_current
     {
         match api.get_opt(&obj.name_any()).instrument(span.clone()).await {
             Ok(Some(fresh)) if fresh.finalizers().iter().any(|f| f == FINALIZER) => Arc::new(fresh),
@@ -348,6 +369,10 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
             Finalizer::Cleanup(o) => {
                 let done = cleanup(o.as_ref(), &ctx).await;
                 if done.is_ok() {
+                    // finalizer() removes our finalizer next
+                    if let Some(stores) = &ctx.stores {
+                        K::cache(stores).wrote(o.as_ref(), None);
+                    }
                     ctx.release_secrets(o.as_ref());
                     ctx.clear_failures(&o.uid().unwrap_or_default());
                 }
@@ -433,13 +458,13 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             (false, "Conflict", &message),
             failed,
         );
-        patch_status(&ctx.client, obj, &status).await?;
+        patch_status(ctx, obj, &status).await?;
         return Ok(Action::requeue(backoff::jittered(
             ctx.settings.resync.min(Duration::from_secs(60)),
         )));
     }
 
-    let next = match resolve(obj, &ctx.client, &ctx.http).await {
+    let next = match resolve(obj, &ctx.client, &ctx.tokens, &ctx.http).await {
         Err(ResolveError::Kube(e)) => return Err(Error::Kube(e)),
         Err(e) => {
             let (reason, next) = match &e {
@@ -508,7 +533,7 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         }
     };
 
-    patch_status(&ctx.client, obj, &status).await?;
+    patch_status(ctx, obj, &status).await?;
 
     let settings = &ctx.settings;
     Ok(match next {
@@ -651,7 +676,7 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         }
     }
 
-    let outcome = match resolve(obj, &ctx.client, &ctx.http).await {
+    let outcome = match resolve(obj, &ctx.client, &ctx.tokens, &ctx.http).await {
         Ok(resolved) => external::drop(&resolved.target, accepted)
             .await
             .map_err(Failure::Api),
@@ -804,7 +829,7 @@ async fn keep_finalizer<K: Managed>(
         &message,
         obj.meta().generation,
     );
-    patch_status(&ctx.client, obj, &status).await?;
+    patch_status(ctx, obj, &status).await?;
     Err(Error::Pending {
         reason,
         message,

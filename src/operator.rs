@@ -6,7 +6,7 @@ use crate::{
     crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
     metrics::{KindLabel, Metrics},
     resolve::Managed,
-    secrets::{self, Janitor},
+    secrets::{self, Janitor, Tokens},
     stores::{CacheWriter, Stores},
 };
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
@@ -284,6 +284,7 @@ fn secret_watch(
     client: &Client,
     opts: &Options,
     writer: reflector::store::Writer<PartialObjectMeta<Secret>>,
+    tokens: Tokens,
 ) -> (
     impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static,
     [UnboundedReceiver<SecretChange>; 4],
@@ -311,6 +312,7 @@ fn secret_watch(
                 }
                 watcher::Event::Delete(secret) => {
                     seen.remove(&(secret.namespace(), secret.name_any()));
+                    tokens.forget(&secret.namespace().unwrap_or_default(), &secret.name_any());
                     Some(secret)
                 }
                 watcher::Event::Init | watcher::Event::InitDone => None,
@@ -389,8 +391,9 @@ pub async fn run(
     });
     let (caches, writers) = Stores::new();
     let (secret_store, secret_writer) = reflector::store();
+    let tokens = Tokens::watched(secret_store.clone());
     let (secret_triggers, [to_clusters, to_collections, to_partitions, to_indexes]) =
-        secret_watch(&client, &opts, secret_writer);
+        secret_watch(&client, &opts, secret_writer, tokens.clone());
     let clusters = controller(
         &client,
         &opts,
@@ -433,7 +436,8 @@ pub async fn run(
             metrics,
         )
         .with_janitor(released_tx)
-        .with_stores(caches.clone()),
+        .with_stores(caches.clone())
+        .with_tokens(tokens),
     );
 
     *health.pending.lock().unwrap_or_else(|p| p.into_inner()) = vec![

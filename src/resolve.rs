@@ -4,6 +4,7 @@
 //! [`resolve`] reads what the address points to (referenced objects, the Secret) and builds a
 //! [`Target`] with a ready API client.
 
+use crate::secrets::Tokens;
 use crate::stores::{Cache, Stores};
 use crate::{
     api::{ControlPlane, DataPlane, Flavour, HttpClient, Token},
@@ -393,11 +394,16 @@ pub enum ResolveError {
 }
 
 /// Reads a token from a Secret in `namespace` (never another namespace).
+/// A token still valid in `tokens` (the Secret unchanged since it was read) is not read again.
 pub async fn read_token(
     client: &Client,
+    tokens: &Tokens,
     namespace: &str,
     secret: &SecretKeyRef,
 ) -> Result<(Token, ObjectMeta), ResolveError> {
+    if let Some(known) = tokens.get(namespace, secret) {
+        return Ok(known);
+    }
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let found = match api.get_opt(&secret.name).await {
         Ok(found) => found,
@@ -446,6 +452,7 @@ pub async fn read_token(
             secret.key, secret.name
         )));
     }
+    tokens.put(namespace, secret, &found.metadata, &token);
     Ok((token, found.metadata))
 }
 
@@ -466,13 +473,14 @@ fn cluster_is_gone(status: &ZillizStatus) -> Option<String> {
 /// names that Secret itself (a `connection`).
 async fn resolve_collection(
     client: &Client,
+    tokens: &Tokens,
     http: &HttpClient,
     namespace: &str,
     loc: &CollectionLoc,
 ) -> Result<(DataPlane, Option<ObjectMeta>), ResolveError> {
     let (endpoint, (token, secret_meta)) = match &loc.host {
         Host::Connection { endpoint, secret } => {
-            let (token, meta) = read_token(client, namespace, secret).await?;
+            let (token, meta) = read_token(client, tokens, namespace, secret).await?;
             (endpoint.clone(), (token, Some(meta)))
         }
         Host::ClusterRef(name) => {
@@ -507,8 +515,13 @@ async fn resolve_collection(
                     why,
                 }
             })?;
-            let (token, _) =
-                read_token(client, namespace, &cluster.spec.credentials_secret_ref).await?;
+            let (token, _) = read_token(
+                client,
+                tokens,
+                namespace,
+                &cluster.spec.credentials_secret_ref,
+            )
+            .await?;
             (endpoint, (token, None))
         }
     };
@@ -556,6 +569,7 @@ pub struct Resolved {
 pub async fn resolve<K: Managed>(
     obj: &K,
     client: &Client,
+    tokens: &Tokens,
     http: &HttpClient,
 ) -> Result<Resolved, ResolveError> {
     let namespace = obj.namespace().unwrap_or_default();
@@ -567,7 +581,7 @@ pub async fn resolve<K: Managed>(
             flavour,
             secret,
         } => {
-            let (token, meta) = read_token(client, &namespace, &secret).await?;
+            let (token, meta) = read_token(client, tokens, &namespace, &secret).await?;
             Resolved {
                 target: Target::Cluster {
                     cp: ControlPlane {
@@ -582,7 +596,8 @@ pub async fn resolve<K: Managed>(
             }
         }
         Address::Collection(loc) => {
-            let (dp, own_secret) = resolve_collection(client, http, &namespace, &loc).await?;
+            let (dp, own_secret) =
+                resolve_collection(client, tokens, http, &namespace, &loc).await?;
             Resolved {
                 target: Target::Collection {
                     dp,
@@ -598,7 +613,7 @@ pub async fn resolve<K: Managed>(
         } => {
             let own = matches!(collection, CollectionSource::Direct(_));
             let loc = collection_loc(client, &namespace, &collection).await?;
-            let (dp, secret) = resolve_collection(client, http, &namespace, &loc).await?;
+            let (dp, secret) = resolve_collection(client, tokens, http, &namespace, &loc).await?;
             Resolved {
                 target: Target::Partition {
                     dp,
@@ -616,7 +631,7 @@ pub async fn resolve<K: Managed>(
         } => {
             let own = matches!(collection, CollectionSource::Direct(_));
             let loc = collection_loc(client, &namespace, &collection).await?;
-            let (dp, secret) = resolve_collection(client, http, &namespace, &loc).await?;
+            let (dp, secret) = resolve_collection(client, tokens, http, &namespace, &loc).await?;
             Resolved {
                 target: Target::Index {
                     dp,

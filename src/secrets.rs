@@ -7,16 +7,91 @@
 //! Secret already being deleted), and removed by the janitor below once no object of ours in
 //! that namespace names it any more.
 
-use crate::stores::Stores;
+use crate::{api::Token, crd::SecretKeyRef, stores::Stores};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, ResourceExt,
     api::{ObjectMeta, PartialObjectMeta, Patch, PatchParams},
-    runtime::controller::Action,
+    runtime::{
+        controller::Action,
+        reflector::{ObjectRef, Store},
+    },
 };
 use serde_json::json;
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tracing::{debug, info};
+
+/// Tokens read from Secrets, each with the resourceVersion of the Secret it came from, so that
+/// a drop reads no Secret while the Secret is unchanged: during a teardown of N objects sharing
+/// one Secret that was N Secret reads. A token is used only while the operator's own watch of
+/// Secret metadata shows the Secret at that same resourceVersion; every change of a Secret (a
+/// rotation among them) gives it a new one, and a Secret gone from the watch is read afresh
+/// (and found missing). Without a watch ([`Tokens::default`]) every read goes to the API.
+#[derive(Clone, Default)]
+pub struct Tokens {
+    watched: Option<Store<PartialObjectMeta<Secret>>>,
+    /// (namespace, Secret, key) → (resourceVersion, token)
+    read: Arc<Mutex<TokenMap>>,
+}
+
+type TokenMap = HashMap<(String, String, String), (String, Token)>;
+
+impl Tokens {
+    /// Tokens kept while `watched` (a store of Secret metadata) shows their Secret unchanged.
+    pub fn watched(watched: Store<PartialObjectMeta<Secret>>) -> Self {
+        Tokens {
+            watched: Some(watched),
+            read: Arc::default(),
+        }
+    }
+
+    fn key(namespace: &str, secret: &SecretKeyRef) -> (String, String, String) {
+        (
+            namespace.to_string(),
+            secret.name.clone(),
+            secret.key.clone(),
+        )
+    }
+
+    /// The token read earlier from `namespace/secret`, and the Secret's metadata, if the
+    /// Secret has not changed since.
+    pub fn get(&self, namespace: &str, secret: &SecretKeyRef) -> Option<(Token, ObjectMeta)> {
+        let watched = self.watched.as_ref()?;
+        let meta = watched
+            .get(&ObjectRef::new(&secret.name).within(namespace))?
+            .metadata
+            .clone();
+        let rv = meta.resource_version.as_deref()?;
+        let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        match read.get(&Self::key(namespace, secret)) {
+            Some((seen, token)) if seen == rv => Some((token.clone(), meta)),
+            _ => None,
+        }
+    }
+
+    /// Keeps a token just read from a Secret with this metadata.
+    pub fn put(&self, namespace: &str, secret: &SecretKeyRef, meta: &ObjectMeta, token: &Token) {
+        let (Some(_), Some(rv)) = (&self.watched, &meta.resource_version) else {
+            return;
+        };
+        self.read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(Self::key(namespace, secret), (rv.clone(), token.clone()));
+    }
+
+    /// Forgets the tokens of a Secret that is gone.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(ns, n, _), _| !(ns == namespace && n == name));
+    }
+}
 
 /// The finalizer on Secrets that objects of ours still read.
 pub const IN_USE: &str = "zilliz.io/in-use";

@@ -7,7 +7,7 @@
 //! made the whole teardown O(N²).
 
 use crate::{
-    crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
+    crd::{FINALIZER, ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
     resolve::{Address, CollectionLoc, CollectionSource, Host, Managed, Refs, collection_loc_of},
 };
 use kube::{
@@ -138,11 +138,18 @@ impl<K: Managed> Index<K> {
 /// compares the identity of each.
 type Identities = Arc<Mutex<HashMap<String, (Option<i64>, Option<String>)>>>;
 
+/// Objects whose cached copy may not show a write of ours yet, by uid: the resourceVersion
+/// the write produced, or `None` for the removal of our finalizer (made by kube's
+/// `finalizer()`, whose answer we do not see). An entry goes when the watch delivers that
+/// version (or, for `None`, the object without our finalizer, or its deletion).
+type Behind = Arc<Mutex<HashMap<String, Option<String>>>>;
+
 /// A kind's cache: the reflector store and its index (see the module comment).
 pub struct Cache<K: Managed> {
     store: Store<K>,
     index: Arc<RwLock<Index<K>>>,
     identities: Identities,
+    behind: Behind,
 }
 
 impl<K: Managed> Clone for Cache<K> {
@@ -151,6 +158,7 @@ impl<K: Managed> Clone for Cache<K> {
             store: self.store.clone(),
             index: self.index.clone(),
             identities: self.identities.clone(),
+            behind: self.behind.clone(),
         }
     }
 }
@@ -160,6 +168,7 @@ pub struct CacheWriter<K: Managed> {
     writer: Writer<K>,
     index: Arc<RwLock<Index<K>>>,
     identities: Identities,
+    behind: Behind,
 }
 
 /// An empty cache and its writer.
@@ -167,16 +176,19 @@ pub fn cache<K: Managed>() -> (Cache<K>, CacheWriter<K>) {
     let (store, writer) = reflector::store();
     let index = Arc::new(RwLock::new(Index::default()));
     let identities = Identities::default();
+    let behind = Behind::default();
     (
         Cache {
             store,
             index: index.clone(),
             identities: identities.clone(),
+            behind: behind.clone(),
         },
         CacheWriter {
             writer,
             index,
             identities,
+            behind,
         },
     )
 }
@@ -196,6 +208,28 @@ impl<K: Managed> CacheWriter<K> {
             watcher::Event::InitDone => identities.clear(),
             _ => {}
         }
+        drop(identities);
+        let mut behind = self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        if behind.is_empty() {
+            return;
+        }
+        match event {
+            watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+                let uid = obj.uid().unwrap_or_default();
+                let caught_up = match behind.get(&uid) {
+                    None => false,
+                    Some(Some(rv)) => obj.resource_version().as_ref() == Some(rv),
+                    Some(None) => !obj.finalizers().iter().any(|f| f == FINALIZER),
+                };
+                if caught_up {
+                    behind.remove(&uid);
+                }
+            }
+            watcher::Event::Delete(obj) => {
+                behind.remove(&obj.uid().unwrap_or_default());
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
     }
 }
 
@@ -210,6 +244,34 @@ impl<K: Managed> Cache<K> {
 
     pub fn state(&self) -> Vec<Arc<K>> {
         self.store.state()
+    }
+
+    /// Notes a write of ours to `obj` that produced `resource_version` (`None`: not known):
+    /// until the watch shows it, the cached copy is behind.
+    pub fn wrote(&self, obj: &K, resource_version: Option<String>) {
+        let uid = obj.uid().unwrap_or_default();
+        let mut behind = self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        behind.insert(uid.clone(), resource_version.clone());
+        // The watch may have delivered the write before this note: the writer updates the
+        // store before it looks here, so one of the two sees the other. (A copy already newer
+        // than the write keeps the note until the object goes: it is only read afresh.)
+        if resource_version.is_some()
+            && self
+                .store
+                .get(&slim_ref(obj))
+                .is_some_and(|cached| cached.resource_version() == resource_version)
+        {
+            behind.remove(&uid);
+        }
+    }
+
+    /// Whether the cached copy of the object `uid` shows every write of ours.
+    pub fn is_current(&self, uid: &str) -> bool {
+        !self
+            .behind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(uid)
     }
 
     fn refs(&self, key: &Key) -> Vec<ObjectRef<K>> {
@@ -669,5 +731,47 @@ mod tests {
             "same endpoint and name in another namespace"
         );
         assert_eq!(sharers[0].namespace().as_deref(), Some("other"));
+    }
+
+    fn version(obj: &ZillizCollection, rv: &str, finalizer: bool) -> ZillizCollection {
+        let mut obj = obj.clone();
+        obj.metadata.resource_version = Some(rv.into());
+        if !finalizer {
+            obj.metadata.finalizers = None;
+        }
+        obj
+    }
+
+    #[test]
+    fn a_cache_is_behind_a_write_of_ours_until_the_watch_shows_it() {
+        let (cache, mut writer) = cache::<ZillizCollection>();
+        let obj = collection("books", conn("s"));
+        let uid = obj.uid().unwrap();
+        apply(&mut writer, version(&obj, "1", true));
+        assert!(cache.is_current(&uid), "nothing written yet");
+
+        // a status write answered with version 3; the watch shows 2 (someone else's), then 3
+        cache.wrote(&obj, Some("3".into()));
+        assert!(!cache.is_current(&uid));
+        apply(&mut writer, version(&obj, "2", true));
+        assert!(!cache.is_current(&uid), "version 2 does not show our write");
+        apply(&mut writer, version(&obj, "3", true));
+        assert!(cache.is_current(&uid));
+
+        // the watch delivered version 4 before the write's note: nothing to wait for
+        apply(&mut writer, version(&obj, "4", true));
+        cache.wrote(&obj, Some("4".into()));
+        assert!(cache.is_current(&uid), "the cache already shows the write");
+
+        // our finalizer removal (its version unknown): behind until the object is seen
+        // without it, or is deleted
+        cache.wrote(&obj, None);
+        apply(&mut writer, version(&obj, "5", true));
+        assert!(!cache.is_current(&uid), "still shows our finalizer");
+        apply(&mut writer, version(&obj, "6", false));
+        assert!(cache.is_current(&uid));
+        cache.wrote(&obj, None);
+        writer.apply_watcher_event(&watcher::Event::Delete(version(&obj, "7", true)));
+        assert!(cache.is_current(&uid), "deleted: no copy left to be behind");
     }
 }

@@ -1,0 +1,139 @@
+//! What a teardown reads from the Kubernetes API, through the binary: a drop reads neither its
+//! object (the cache already shows every write of ours) nor its Secret (unchanged since it was
+//! read) again; a rotated Secret is read again, and its new token is the one that drops.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+use zilliz_devkit::{
+    e2e::{Cluster, namespace_yaml, require_kubectl, secret_yaml},
+    zilliz_fake::ZillizFake,
+};
+
+const OPERATOR: &str = env!("CARGO_BIN_EXE_zilliz-operator");
+const TOKEN: &str = "reads-key-7c1e";
+const ROTATED: &str = "reads-key-rotated-93fa";
+const N: usize = 8;
+
+fn collection(ns: &str, i: usize, fake: &str) -> String {
+    format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: coll{i}, namespace: {ns}}}
+spec:
+  collectionName: coll_{i}
+  connection: {{endpoint: "{fake}", credentialsSecretRef: {{name: creds, key: apiKey}}}}
+"#
+    )
+}
+
+/// The operator's requests (kubectl's are not counted) since `before`, by verb and resource.
+fn since(before: &BTreeMap<String, u64>, now: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    now.iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drops_read_no_object_and_no_unchanged_secret_again() {
+    if !require_kubectl() {
+        return;
+    }
+    let fake = ZillizFake::start(TOKEN).await;
+    for i in 0..N {
+        fake.add_collection("default", &format!("coll_{i}"), false);
+    }
+    let mut c = Cluster::start().await;
+    // one reconcile at a time, so that no two drops read the Secret at the same moment
+    c.start_operator(Path::new(OPERATOR), &["--max-concurrent-reconciles", "1"])
+        .await;
+    let ns = "reads";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    let mut yaml = String::new();
+    for i in 0..N {
+        yaml.push_str(&collection(ns, i, &fake.uri()));
+        yaml.push_str("---\n");
+    }
+    c.apply(&yaml).await;
+    c.wait_ready(ns, &["zcol", "--all"], Duration::from_secs(60))
+        .await;
+    // the in-use finalizer on the Secret is a change of it: wait until it is there, so that the
+    // deletion starts from a Secret that does not change any more
+    c.eventually(
+        "the Secret is marked in use",
+        Duration::from_secs(20),
+        || async {
+            c.get_json(&["-n", ns, "get", "secret", "creds"]).await["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f == "zilliz.io/in-use"))
+        },
+    )
+    .await;
+
+    // half of them: the first drop reads the Secret (changed by the in-use mark), the others not
+    let faults = c.server.faults();
+    let before = faults.request_counts_from("zilliz-operator");
+    let half: Vec<String> = (0..N / 2).map(|i| format!("coll{i}")).collect();
+    let names: Vec<&str> = half.iter().map(String::as_str).collect();
+    c.delete_nowait(ns, &[&["zcol"], names.as_slice()].concat())
+        .await;
+    c.wait_gone(
+        ns,
+        &[&["zcol"], names.as_slice()].concat(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let reads = since(&before, &faults.request_counts_from("zilliz-operator"));
+    println!(
+        "requests while {} collections were dropped: {reads:?}",
+        N / 2
+    );
+    for i in 0..N / 2 {
+        assert!(!fake.has_collection("default", &format!("coll_{i}")));
+    }
+    assert_eq!(
+        reads.get("get zillizcollections.zilliz.io"),
+        None,
+        "a drop read its object again: {reads:?}"
+    );
+    let secret_reads = reads.get("get secrets").copied().unwrap_or(0);
+    assert!(
+        secret_reads <= 1,
+        "{secret_reads} Secret reads for {} drops: {reads:?}",
+        N / 2
+    );
+
+    // rotate: the fake accepts only the new key, and the Secret holds it; the rotation
+    // re-queues the Secret's users, and the first to run reads the new version
+    let before = faults.request_counts_from("zilliz-operator");
+    fake.set_token(ROTATED);
+    c.apply(&secret_yaml(ns, "creds", "apiKey", ROTATED)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rest: Vec<String> = (N / 2..N).map(|i| format!("coll{i}")).collect();
+    let names: Vec<&str> = rest.iter().map(String::as_str).collect();
+    c.delete_nowait(ns, &[&["zcol"], names.as_slice()].concat())
+        .await;
+    c.wait_gone(
+        ns,
+        &[&["zcol"], names.as_slice()].concat(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let reads = since(&before, &faults.request_counts_from("zilliz-operator"));
+    println!("requests from the rotation to the last drop: {reads:?}");
+    for i in 0..N {
+        assert!(!fake.has_collection("default", &format!("coll_{i}")));
+    }
+    let secret_reads = reads.get("get secrets").copied().unwrap_or(0);
+    assert!(
+        (1..=3).contains(&secret_reads),
+        "the rotated Secret read {secret_reads} times: {reads:?}"
+    );
+    // every drop after the rotation carried the new key: the fake refused none
+    let log = c.log();
+    assert!(
+        !log.contains("DropFailed") && !log.contains(TOKEN) && !log.contains(ROTATED),
+        "{}",
+        c.log_tail()
+    );
+}
