@@ -489,8 +489,16 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             if let Some(secret) = &resolved.own_secret
                 && let Err(e) = secrets::guard(&ctx.client, secret).await
             {
-                // the drop still works without it; only a namespace deletion could outrun it
-                warn!(error = %e, "could not mark the Secret in use");
+                match e {
+                    // The Secret changed since it was seen: usually another object of ours
+                    // marking the same Secret at the same moment. A change of anything but its
+                    // finalizers re-queues its users, who try again.
+                    kube::Error::Api(ref status) if status.code == 409 => {
+                        debug!(error = %e, "Secret changed while marking it in use")
+                    }
+                    // the drop still works without it; only a namespace deletion could outrun it
+                    _ => warn!(error = %e, "could not mark the Secret in use"),
+                }
             }
             match external::observe(&resolved.target).await {
                 Ok(Observed::Exists {
