@@ -3,7 +3,8 @@
 //! (see `zilliz_devkit::bench`). It reports, it does not pass or fail. Without `--latency` it
 //! runs 5 ms and 50 ms one after the other. Uses `target/release/zilliz-operator` (next to this
 //! binary), built with `cargo build --release --bin zilliz-operator` when missing or when
-//! `--rebuild` is given; `--operator PATH` runs another one.
+//! `--rebuild` is given; `--operator PATH` runs another one. `--delete collection` deletes with
+//! one deletecollection call per kind (a namespace teardown) instead of a call per object.
 
 use std::{
     path::PathBuf,
@@ -19,7 +20,8 @@ const USAGE: &str =
     "usage: bench [--objects N] [--latency 5ms]... [--kinds all|collection|cluster|partition|index]
              [--concurrency 16] [--client-concurrency 32] [--poll-base 20ms] [--timeout 600s]
              [--control-plane-rps N] [--data-plane-concurrency N] (passed to the operator
-             when given; 0 turns a limit off) [--operator PATH] [--rebuild]";
+             when given; 0 turns a limit off) [--delete each|collection] [--operator PATH]
+             [--rebuild]";
 
 fn operator_binary(explicit: Option<PathBuf>, rebuild: bool) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
@@ -70,6 +72,7 @@ struct Args {
     rebuild: bool,
     control_plane_rps: Option<u32>,
     data_plane_concurrency: Option<usize>,
+    delete_collection: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -85,6 +88,7 @@ fn parse_args() -> Result<Args, String> {
         rebuild: false,
         control_plane_rps: None,
         data_plane_concurrency: None,
+        delete_collection: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -107,6 +111,13 @@ fn parse_args() -> Result<Args, String> {
             "--timeout" => a.timeout = parse_duration(&value).ok_or_else(bad)?,
             "--operator" => a.operator = Some(PathBuf::from(value)),
             "--control-plane-rps" => a.control_plane_rps = Some(value.parse().map_err(|_| bad())?),
+            "--delete" => {
+                a.delete_collection = match value.as_str() {
+                    "each" => false,
+                    "collection" => true,
+                    _ => return Err(bad()),
+                }
+            }
             "--data-plane-concurrency" => {
                 a.data_plane_concurrency = Some(value.parse().map_err(|_| bad())?)
             }
@@ -161,6 +172,7 @@ async fn main() -> ExitCode {
             operator_bin: bin.clone(),
             control_plane_rps: args.control_plane_rps,
             data_plane_concurrency: args.data_plane_concurrency,
+            delete_collection: args.delete_collection,
         };
         println!(
             "\nrunning: {} objects, latency {latency:?}: {} run {}",
