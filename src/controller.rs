@@ -338,27 +338,37 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
     let span = info_span!("reconcile", kind = K::LABEL, namespace = %ns, name = %obj.name_any());
     let started = Instant::now();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    // A deleted object whose cached copy may not show a write of ours yet is read afresh
-    // before anything is dropped: the cache may still hold an object whose drop already
-    // finished and whose finalizer is gone (a late trigger, such as a Secret change, queues it
-    // again), or a cluster without the drop it accepted in its status; dropping again would be
-    // a second call. Without the caches (tests of the reconciler alone) it is always read.
-    let uid = obj.uid().unwrap_or_default();
-    let cache_current = ctx
-        .stores
-        .as_ref()
-        .is_some_and(|stores| K::cache(stores).is_current(&uid));
+    // A deleted object is taken from the cache as it is now, when the cache shows every write
+    // of ours, else read afresh, before anything is dropped: the copy this reconcile was handed
+    // may predate a write of ours, such as the removal of our finalizer after a finished drop
+    // (a late trigger, such as a Secret change, queues the object again) or a cluster's
+    // accepted drop in its status; dropping again would be a second call. Without the caches
+    // (tests of the reconciler alone) it is always read.
     let obj = if obj.meta().deletion_timestamp.is_some()
         && obj.finalizers().iter().any(|f| f == FINALIZER)
-        && !cache_current
     {
-        match api.get_opt(&obj.name_any()).instrument(span.clone()).await {
-            Ok(Some(fresh)) if fresh.finalizers().iter().any(|f| f == FINALIZER) => Arc::new(fresh),
-            Ok(_) => {
+        let cached = ctx
+            .stores
+            .as_ref()
+            .and_then(|stores| K::cache(stores).current(obj.as_ref()));
+        let latest = match cached {
+            Some(copy) => copy,
+            None => match api.get_opt(&obj.name_any()).instrument(span.clone()).await {
+                Ok(fresh) => fresh.map(Arc::new),
+                Err(e) => return Err(Error::Kube(e)),
+            },
+        };
+        match latest {
+            Some(latest)
+                if latest.uid() == obj.uid()
+                    && latest.finalizers().iter().any(|f| f == FINALIZER) =>
+            {
+                latest
+            }
+            _ => {
                 debug!(parent: &span, "already let go: nothing to do");
                 return Ok(Action::await_change());
             }
-            Err(e) => return Err(Error::Kube(e)),
         }
     } else {
         obj

@@ -265,8 +265,29 @@ impl<K: Managed> Cache<K> {
         }
     }
 
+    /// The latest cached copy of `obj` if it shows every write of ours: `None` while it may
+    /// be behind one (read the object afresh), `Some(None)` when it is no longer cached.
+    ///
+    /// The copy is taken from the store after the check, never the one a reconcile was handed:
+    /// that one was looked up when the reconcile was dispatched, possibly before a write of
+    /// ours whose note the watch has cleared since.
+    pub fn current(&self, obj: &K) -> Option<Option<Arc<K>>> {
+        let uid = obj.uid().unwrap_or_default();
+        if self
+            .behind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&uid)
+        {
+            return None;
+        }
+        // the writer updates the store before it clears a note: this copy shows the write
+        Some(self.store.get(&slim_ref(obj)))
+    }
+
     /// Whether the cached copy of the object `uid` shows every write of ours.
-    pub fn is_current(&self, uid: &str) -> bool {
+    #[cfg(test)]
+    fn is_current(&self, uid: &str) -> bool {
         !self
             .behind
             .lock()
@@ -755,8 +776,13 @@ mod tests {
         assert!(!cache.is_current(&uid));
         apply(&mut writer, version(&obj, "2", true));
         assert!(!cache.is_current(&uid), "version 2 does not show our write");
+        let handed = version(&obj, "2", true);
+        assert!(cache.current(&handed).is_none(), "read it afresh");
         apply(&mut writer, version(&obj, "3", true));
         assert!(cache.is_current(&uid));
+        // a reconcile handed version 2 gets the cache's version 3, which shows the write
+        let latest = cache.current(&handed).flatten().unwrap();
+        assert_eq!(latest.resource_version().as_deref(), Some("3"));
 
         // the watch delivered version 4 before the write's note: nothing to wait for
         apply(&mut writer, version(&obj, "4", true));
@@ -773,5 +799,9 @@ mod tests {
         cache.wrote(&obj, None);
         writer.apply_watcher_event(&watcher::Event::Delete(version(&obj, "7", true)));
         assert!(cache.is_current(&uid), "deleted: no copy left to be behind");
+        assert!(
+            matches!(cache.current(&obj), Some(None)),
+            "gone from the cache"
+        );
     }
 }
