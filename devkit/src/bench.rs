@@ -1029,7 +1029,13 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
         &cfg.operator_bin,
         "operator",
         &arg_refs,
-        &[("RUST_LOG", "info"), ("LOG_FORMAT", "json")],
+        &[
+            (
+                "RUST_LOG",
+                &std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            ),
+            ("LOG_FORMAT", "json"),
+        ],
     );
     let pid = op.pid().ok_or("the operator exited at once")?;
     op.addr().await;
@@ -1219,6 +1225,9 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
         w.abort();
     }
     let log = op.log();
+    if let Some(path) = std::env::var_os("BENCH_OPERATOR_LOG") {
+        std::fs::write(&path, &log).map_err(|e| format!("writing the operator log: {e}"))?;
+    }
     let warnings: Vec<Value> = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
