@@ -26,35 +26,33 @@ use std::{
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
     /// Its external name, in any namespace (objects that may name the same resource).
-    Name(String),
+    Name(Arc<str>),
     /// A Secret it names directly: namespace, name.
-    Secret(String, String),
+    Secret(Arc<str>, Arc<str>),
     /// The same, counted only while the object is being deleted.
-    SecretDeleting(String, String),
+    SecretDeleting(Arc<str>, Arc<str>),
     /// The ZillizCluster object its spec refers to: namespace, name.
-    Cluster(String, String),
+    Cluster(Arc<str>, Arc<str>),
     /// The ZillizCollection object its spec refers to: namespace, name.
-    Collection(String, String),
+    Collection(Arc<str>, Arc<str>),
 }
 
 fn keys_of<K: Managed>(obj: &K) -> Vec<Key> {
     let ns = obj.namespace().unwrap_or_default();
     let deleting = obj.meta().deletion_timestamp.is_some();
-    let mut keys = vec![Key::Name(obj.external_name().to_string())];
+    let ns: Arc<str> = ns.into();
+    let mut keys = vec![Key::Name(obj.external_name().into())];
     for secret in obj.secret_names() {
-        keys.push(Key::Secret(ns.clone(), secret.to_string()));
+        keys.push(Key::Secret(ns.clone(), secret.into()));
         if deleting {
-            keys.push(Key::SecretDeleting(ns.clone(), secret.to_string()));
+            keys.push(Key::SecretDeleting(ns.clone(), secret.into()));
         }
     }
     let refs = obj.refs();
-    keys.extend(
-        refs.cluster
-            .map(|c| Key::Cluster(ns.clone(), c.to_string())),
-    );
+    keys.extend(refs.cluster.map(|c| Key::Cluster(ns.clone(), c.into())));
     keys.extend(
         refs.collection
-            .map(|c| Key::Collection(ns.clone(), c.to_string())),
+            .map(|c| Key::Collection(ns.clone(), c.into())),
     );
     keys
 }
@@ -69,51 +67,125 @@ fn slim_ref<K: Managed>(obj: &K) -> ObjectRef<K> {
     }
 }
 
-struct Index<K: Managed> {
-    keys: HashMap<ObjectRef<K>, Vec<Key>>,
-    by_key: HashMap<Key, HashSet<ObjectRef<K>>>,
-    /// Objects of a re-list in progress (between `Init` and `InitDone`), as kube's store does.
-    relist: Option<HashMap<ObjectRef<K>, Vec<Key>>>,
+/// The objects found under one key. Most keys (an object's external name) have one object,
+/// and a set for each of them was most of the index's memory at 10,000 objects.
+enum Members<K: Managed> {
+    One(ObjectRef<K>),
+    Many(HashSet<ObjectRef<K>>),
 }
 
-impl<K: Managed> Default for Index<K> {
-    fn default() -> Self {
-        Index {
-            keys: HashMap::new(),
-            by_key: HashMap::new(),
-            relist: None,
+impl<K: Managed> Members<K> {
+    fn insert(&mut self, obj: ObjectRef<K>) {
+        match self {
+            Members::One(one) if *one == obj => {}
+            Members::One(one) => {
+                let set = HashSet::from([one.clone(), obj]);
+                *self = Members::Many(set);
+            }
+            Members::Many(set) => {
+                set.insert(obj);
+            }
+        }
+    }
+
+    /// Removes `obj`; true when no object is left.
+    fn remove(&mut self, obj: &ObjectRef<K>) -> bool {
+        match self {
+            Members::One(one) => one == obj,
+            Members::Many(set) => {
+                set.remove(obj);
+                set.is_empty()
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Members::One(_) => 1,
+            Members::Many(set) => set.len(),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<ObjectRef<K>> {
+        match self {
+            Members::One(one) => vec![one.clone()],
+            Members::Many(set) => set.iter().cloned().collect(),
         }
     }
 }
 
-impl<K: Managed> Index<K> {
+/// Each object's keys, and the objects under each key.
+struct Entries<K: Managed> {
+    keys: HashMap<ObjectRef<K>, Box<[Key]>>,
+    by_key: HashMap<Key, Members<K>>,
+}
+
+impl<K: Managed> Default for Entries<K> {
+    fn default() -> Self {
+        Entries {
+            keys: HashMap::new(),
+            by_key: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Managed> Entries<K> {
     fn remove(&mut self, obj: &ObjectRef<K>) {
         for key in self.keys.remove(obj).unwrap_or_default() {
-            if let Some(set) = self.by_key.get_mut(&key) {
-                set.remove(obj);
-                if set.is_empty() {
-                    self.by_key.remove(&key);
-                }
+            if let Some(members) = self.by_key.get_mut(&key)
+                && members.remove(obj)
+            {
+                self.by_key.remove(&key);
             }
         }
     }
 
     fn insert(&mut self, obj: ObjectRef<K>, keys: Vec<Key>) {
         self.remove(&obj);
-        for key in &keys {
-            self.by_key
-                .entry(key.clone())
-                .or_default()
-                .insert(obj.clone());
+        let mut kept = Vec::with_capacity(keys.len());
+        for key in keys {
+            // a key already in the index is shared, not held twice: 10,000 objects naming one
+            // Secret hold one copy of its namespace and name
+            match self.by_key.get_key_value(&key) {
+                Some((shared, _)) => {
+                    let shared = shared.clone();
+                    if let Some(members) = self.by_key.get_mut(&shared) {
+                        members.insert(obj.clone());
+                    }
+                    kept.push(shared);
+                }
+                None => {
+                    self.by_key.insert(key.clone(), Members::One(obj.clone()));
+                    kept.push(key);
+                }
+            }
         }
-        self.keys.insert(obj, keys);
+        self.keys.insert(obj, kept.into_boxed_slice());
     }
+}
 
+struct Index<K: Managed> {
+    live: Entries<K>,
+    /// The index of a re-list in progress (between `Init` and `InitDone`), built as its
+    /// objects arrive and swapped in at the end, as kube's store does.
+    relist: Option<Entries<K>>,
+}
+
+impl<K: Managed> Default for Index<K> {
+    fn default() -> Self {
+        Index {
+            live: Entries::default(),
+            relist: None,
+        }
+    }
+}
+
+impl<K: Managed> Index<K> {
     fn apply(&mut self, event: &watcher::Event<K>) {
         match event {
-            watcher::Event::Apply(obj) => self.insert(slim_ref(obj), keys_of(obj)),
-            watcher::Event::Delete(obj) => self.remove(&slim_ref(obj)),
-            watcher::Event::Init => self.relist = Some(HashMap::new()),
+            watcher::Event::Apply(obj) => self.live.insert(slim_ref(obj), keys_of(obj)),
+            watcher::Event::Delete(obj) => self.live.remove(&slim_ref(obj)),
+            watcher::Event::Init => self.relist = Some(Entries::default()),
             watcher::Event::InitApply(obj) => {
                 if let Some(relist) = &mut self.relist {
                     relist.insert(slim_ref(obj), keys_of(obj));
@@ -121,11 +193,7 @@ impl<K: Managed> Index<K> {
             }
             watcher::Event::InitDone => {
                 if let Some(relist) = self.relist.take() {
-                    self.keys.clear();
-                    self.by_key.clear();
-                    for (obj, keys) in relist {
-                        self.insert(obj, keys);
-                    }
+                    self.live = relist;
                 }
             }
         }
@@ -298,15 +366,16 @@ impl<K: Managed> Cache<K> {
     fn refs(&self, key: &Key) -> Vec<ObjectRef<K>> {
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
         index
+            .live
             .by_key
             .get(key)
-            .map(|set| set.iter().cloned().collect())
+            .map(Members::to_vec)
             .unwrap_or_default()
     }
 
     fn count(&self, key: &Key) -> usize {
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-        index.by_key.get(key).map_or(0, HashSet::len)
+        index.live.by_key.get(key).map_or(0, Members::len)
     }
 
     /// The cached objects found under `key`.
@@ -393,8 +462,8 @@ fn source_key(source: &CollectionSource, ns: &str, stores: &Stores) -> Option<St
 impl Stores {
     /// Objects naming the Secret `ns/name` directly, and how many of them are being deleted.
     pub fn secret_users(&self, ns: &str, name: &str) -> (usize, usize) {
-        let all = Key::Secret(ns.to_string(), name.to_string());
-        let deleting = Key::SecretDeleting(ns.to_string(), name.to_string());
+        let all = Key::Secret(ns.into(), name.into());
+        let deleting = Key::SecretDeleting(ns.into(), name.into());
         let count = |key: &Key| {
             self.clusters.count(key)
                 + self.collections.count(key)
@@ -407,12 +476,12 @@ impl Stores {
     /// Objects of ours in `ns` that live in the ZillizCluster `cluster`: collections naming it,
     /// and partitions and indexes naming it or a collection that does. `kind/name`, sorted.
     pub fn cluster_dependents(&self, ns: &str, cluster: &str) -> Vec<String> {
-        let in_cluster = Key::Cluster(ns.to_string(), cluster.to_string());
+        let in_cluster = Key::Cluster(ns.into(), cluster.into());
         let collections = self.collections.names(&in_cluster);
         let mut partitions = self.partitions.names(&in_cluster);
         let mut indexes = self.indexes.names(&in_cluster);
         for c in &collections {
-            let in_collection = Key::Collection(ns.to_string(), c.clone());
+            let in_collection = Key::Collection(ns.into(), c.as_str().into());
             partitions.extend(self.partitions.names(&in_collection));
             indexes.extend(self.indexes.names(&in_collection));
         }
@@ -429,7 +498,7 @@ impl Stores {
     /// Objects of kind `K` in `ns` that read their credentials from the Secret `secret`:
     /// directly, or through their cluster or collection.
     pub fn credential_users<K: Managed>(&self, ns: &str, secret: &str) -> Vec<ObjectRef<K>> {
-        let key = |k: fn(String, String) -> Key, name: &str| k(ns.to_string(), name.to_string());
+        let key = |k: fn(Arc<str>, Arc<str>) -> Key, name: &str| k(ns.into(), name.into());
         let cache = K::cache(self);
         let mut candidates = cache.refs(&key(Key::Secret, secret));
         let clusters = self.clusters.names(&key(Key::Secret, secret));
@@ -527,14 +596,21 @@ impl Stores {
 
     /// The other objects of the same kind (any namespace) that name the same external resource.
     pub fn sharers<K: Managed>(&self, obj: &K) -> Vec<Arc<K>> {
+        let uid = obj.uid();
+        let candidates: Vec<Arc<K>> = K::cache(self)
+            .find(&Key::Name(obj.external_name().into()))
+            .into_iter()
+            .filter(|o| o.uid() != uid)
+            .collect();
+        // a name no other object uses needs no identity (nor a remembered one)
+        if candidates.is_empty() {
+            return Vec::new();
+        }
         let Some(key) = self.identity(obj) else {
             return Vec::new();
         };
-        let uid = obj.uid();
-        K::cache(self)
-            .find(&Key::Name(obj.external_name().to_string()))
+        candidates
             .into_iter()
-            .filter(|o| o.uid() != uid)
             .filter(|o| self.identity(o.as_ref()).as_ref() == Some(&key))
             .collect()
     }
