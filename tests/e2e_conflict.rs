@@ -2,7 +2,7 @@
 
 use std::{path::Path, time::Duration};
 use zilliz_devkit::{
-    e2e::{Cluster, namespace_yaml, require_kubectl, secret_yaml},
+    e2e::{Cluster, collection_yaml, namespace_yaml, require_kubectl, secret_yaml},
     zilliz_fake::ZillizFake,
 };
 
@@ -11,15 +11,7 @@ const TOKEN: &str = "conflict-key-93e1";
 const DROP: &str = "/v2/vectordb/collections/drop";
 
 fn collection(ns: &str, name: &str, fake: &str) -> String {
-    format!(
-        r#"apiVersion: zilliz.io/v1alpha1
-kind: ZillizCollection
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  collectionName: shared
-  connection: {{endpoint: "{fake}", credentialsSecretRef: {{name: creds}}}}
-"#
-    )
+    collection_yaml(ns, name, "shared", fake, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

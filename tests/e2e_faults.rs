@@ -3,7 +3,7 @@
 
 use std::{path::Path, time::Duration};
 use zilliz_devkit::{
-    e2e::{Cluster, namespace_yaml, require_kubectl, secret_yaml},
+    e2e::{Cluster, collection_yaml, namespace_yaml, require_kubectl, secret_yaml},
     zilliz_fake::ZillizFake,
 };
 
@@ -12,15 +12,7 @@ const TOKEN: &str = "faults-key-0c7e";
 const DROP: &str = "/v2/vectordb/collections/drop";
 
 fn collection(ns: &str, name: &str, fake: &str) -> String {
-    format!(
-        r#"apiVersion: zilliz.io/v1alpha1
-kind: ZillizCollection
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  collectionName: {name}
-  connection: {{endpoint: "{fake}", credentialsSecretRef: {{name: creds}}}}
-"#
-    )
+    collection_yaml(ns, name, name, fake, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

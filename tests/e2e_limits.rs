@@ -4,7 +4,7 @@
 
 use std::{path::Path, time::Duration, time::Instant};
 use zilliz_devkit::{
-    e2e::{Cluster, namespace_yaml, require_kubectl, secret_yaml},
+    e2e::{Cluster, namespace_yaml, numbered_collections_yaml, require_kubectl, secret_yaml},
     zilliz_fake::ZillizFake,
 };
 
@@ -20,18 +20,6 @@ spec:
   clusterId: in01-limits{i}
   controlPlane: {{apiVersion: v2, baseUrl: "{fake}"}}
   credentialsSecretRef: {{name: creds, key: apiKey}}
-"#
-    )
-}
-
-fn collection(ns: &str, i: usize, fake: &str) -> String {
-    format!(
-        r#"apiVersion: zilliz.io/v1alpha1
-kind: ZillizCollection
-metadata: {{name: coll{i}, namespace: {ns}}}
-spec:
-  collectionName: coll_{i}
-  connection: {{endpoint: "{fake}", credentialsSecretRef: {{name: creds, key: apiKey}}}}
 "#
     )
 }
@@ -114,12 +102,13 @@ async fn the_binary_paces_the_control_plane_and_caps_the_data_plane() {
 
     // data plane: N collections on one endpoint, each call answered after LATENCY
     fake.set_latency(LATENCY);
-    let mut yaml = String::new();
-    for i in 0..N {
-        yaml.push_str(&collection(ns, i, &fake.uri()));
-        yaml.push_str("---\n");
-    }
-    c.apply(&yaml).await;
+    c.apply(&numbered_collections_yaml(
+        ns,
+        N,
+        &fake.uri(),
+        Some("apiKey"),
+    ))
+    .await;
     c.wait_ready(ns, &["zcol", "--all"], Duration::from_secs(60))
         .await;
     let dp = arrivals(&fake, "/v2/vectordb");

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 use zilliz_devkit::{
-    e2e::{Cluster, condition, namespace_yaml, require_kubectl, secret_yaml},
+    e2e::{Cluster, collection_yaml, condition, namespace_yaml, require_kubectl, secret_yaml},
     raw_http::{Answer, RawHttp},
     zilliz_fake::{Call, ZillizFake},
 };
@@ -20,15 +20,7 @@ const DROP: &str = "/v2/vectordb/collections/drop";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn collection(ns: &str, name: &str, endpoint: &str) -> String {
-    format!(
-        r#"apiVersion: zilliz.io/v1alpha1
-kind: ZillizCollection
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  collectionName: {name}
-  connection: {{endpoint: "{endpoint}", credentialsSecretRef: {{name: creds}}}}
-"#
-    )
+    collection_yaml(ns, name, name, endpoint, None)
 }
 
 /// Waits until `obj` shows `Synced=False/DropRetrying` with `needle` in

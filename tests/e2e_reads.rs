@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 use zilliz_devkit::{
-    e2e::{Cluster, namespace_yaml, require_kubectl, secret_yaml},
+    e2e::{Cluster, namespace_yaml, numbered_collections_yaml, require_kubectl, secret_yaml},
     zilliz_fake::ZillizFake,
 };
 
@@ -13,24 +13,22 @@ const TOKEN: &str = "reads-key-7c1e";
 const ROTATED: &str = "reads-key-rotated-93fa";
 const N: usize = 8;
 
-fn collection(ns: &str, i: usize, fake: &str) -> String {
-    format!(
-        r#"apiVersion: zilliz.io/v1alpha1
-kind: ZillizCollection
-metadata: {{name: coll{i}, namespace: {ns}}}
-spec:
-  collectionName: coll_{i}
-  connection: {{endpoint: "{fake}", credentialsSecretRef: {{name: creds, key: apiKey}}}}
-"#
-    )
-}
-
 /// The operator's requests (kubectl's are not counted) since `before`, by verb and resource.
 fn since(before: &BTreeMap<String, u64>, now: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     now.iter()
         .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
         .filter(|(_, v)| *v > 0)
         .collect()
+}
+
+/// Deletes the collections `coll<i>` for `i` in `which` and waits until they are gone.
+async fn delete_and_wait(c: &Cluster, ns: &str, which: std::ops::Range<usize>) {
+    let names: Vec<String> = which.map(|i| format!("coll{i}")).collect();
+    let args: Vec<&str> = std::iter::once("zcol")
+        .chain(names.iter().map(String::as_str))
+        .collect();
+    c.delete_nowait(ns, &args).await;
+    c.wait_gone(ns, &args, Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,12 +47,13 @@ async fn drops_read_no_object_and_no_unchanged_secret_again() {
     let ns = "reads";
     c.apply(&namespace_yaml(ns)).await;
     c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
-    let mut yaml = String::new();
-    for i in 0..N {
-        yaml.push_str(&collection(ns, i, &fake.uri()));
-        yaml.push_str("---\n");
-    }
-    c.apply(&yaml).await;
+    c.apply(&numbered_collections_yaml(
+        ns,
+        N,
+        &fake.uri(),
+        Some("apiKey"),
+    ))
+    .await;
     c.wait_ready(ns, &["zcol", "--all"], Duration::from_secs(60))
         .await;
     // the in-use finalizer on the Secret is a change of it: wait until it is there, so that the
@@ -73,16 +72,7 @@ async fn drops_read_no_object_and_no_unchanged_secret_again() {
     // half of them: the first drop reads the Secret (changed by the in-use mark), the others not
     let faults = c.server.faults();
     let before = faults.request_counts_from("zilliz-operator");
-    let half: Vec<String> = (0..N / 2).map(|i| format!("coll{i}")).collect();
-    let names: Vec<&str> = half.iter().map(String::as_str).collect();
-    c.delete_nowait(ns, &[&["zcol"], names.as_slice()].concat())
-        .await;
-    c.wait_gone(
-        ns,
-        &[&["zcol"], names.as_slice()].concat(),
-        Duration::from_secs(60),
-    )
-    .await;
+    delete_and_wait(&c, ns, 0..N / 2).await;
     let reads = since(&before, &faults.request_counts_from("zilliz-operator"));
     println!(
         "requests while {} collections were dropped: {reads:?}",
@@ -109,16 +99,7 @@ async fn drops_read_no_object_and_no_unchanged_secret_again() {
     fake.set_token(ROTATED);
     c.apply(&secret_yaml(ns, "creds", "apiKey", ROTATED)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rest: Vec<String> = (N / 2..N).map(|i| format!("coll{i}")).collect();
-    let names: Vec<&str> = rest.iter().map(String::as_str).collect();
-    c.delete_nowait(ns, &[&["zcol"], names.as_slice()].concat())
-        .await;
-    c.wait_gone(
-        ns,
-        &[&["zcol"], names.as_slice()].concat(),
-        Duration::from_secs(60),
-    )
-    .await;
+    delete_and_wait(&c, ns, N / 2..N).await;
     let reads = since(&before, &faults.request_counts_from("zilliz-operator"));
     println!("requests from the rotation to the last drop: {reads:?}");
     for i in 0..N {

@@ -675,6 +675,35 @@ pub fn secret_yaml(ns: &str, name: &str, key: &str, value: &str) -> String {
     )
 }
 
+/// A ZillizCollection `name` for the collection `collection` at `endpoint`, its token in the
+/// Secret `creds` (under `key`, or the default key).
+pub fn collection_yaml(
+    ns: &str,
+    name: &str,
+    collection: &str,
+    endpoint: &str,
+    key: Option<&str>,
+) -> String {
+    let key = key.map(|k| format!(", key: {k}")).unwrap_or_default();
+    format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  collectionName: {collection}
+  connection: {{endpoint: "{endpoint}", credentialsSecretRef: {{name: creds{key}}}}}
+"#
+    )
+}
+
+/// `n` collections `coll<i>` (collection `coll_<i>`) at `endpoint`, as one multi-document YAML.
+pub fn numbered_collections_yaml(ns: &str, n: usize, endpoint: &str, key: Option<&str>) -> String {
+    (0..n)
+        .map(|i| collection_yaml(ns, &format!("coll{i}"), &format!("coll_{i}"), endpoint, key))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
 pub fn namespace_yaml(ns: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")
 }
