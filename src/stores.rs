@@ -353,16 +353,6 @@ impl<K: Managed> Cache<K> {
         Some(self.store.get(&slim_ref(obj)))
     }
 
-    /// Whether the cached copy of the object `uid` shows every write of ours.
-    #[cfg(test)]
-    fn is_current(&self, uid: &str) -> bool {
-        !self
-            .behind
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(uid)
-    }
-
     fn refs(&self, key: &Key) -> Vec<ObjectRef<K>> {
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
         index
@@ -843,19 +833,21 @@ mod tests {
     fn a_cache_is_behind_a_write_of_ours_until_the_watch_shows_it() {
         let (cache, mut writer) = cache::<ZillizCollection>();
         let obj = collection("books", conn("s"));
-        let uid = obj.uid().unwrap();
         apply(&mut writer, version(&obj, "1", true));
-        assert!(cache.is_current(&uid), "nothing written yet");
+        assert!(cache.current(&obj).is_some(), "nothing written yet");
 
         // a status write answered with version 3; the watch shows 2 (someone else's), then 3
         cache.wrote(&obj, Some("3".into()));
-        assert!(!cache.is_current(&uid));
+        assert!(cache.current(&obj).is_none());
         apply(&mut writer, version(&obj, "2", true));
-        assert!(!cache.is_current(&uid), "version 2 does not show our write");
+        assert!(
+            cache.current(&obj).is_none(),
+            "version 2 does not show our write"
+        );
         let handed = version(&obj, "2", true);
         assert!(cache.current(&handed).is_none(), "read it afresh");
         apply(&mut writer, version(&obj, "3", true));
-        assert!(cache.is_current(&uid));
+        assert!(cache.current(&obj).is_some());
         // a reconcile handed version 2 gets the cache's version 3, which shows the write
         let latest = cache.current(&handed).flatten().unwrap();
         assert_eq!(latest.resource_version().as_deref(), Some("3"));
@@ -863,18 +855,24 @@ mod tests {
         // the watch delivered version 4 before the write's note: nothing to wait for
         apply(&mut writer, version(&obj, "4", true));
         cache.wrote(&obj, Some("4".into()));
-        assert!(cache.is_current(&uid), "the cache already shows the write");
+        assert!(
+            cache.current(&obj).is_some(),
+            "the cache already shows the write"
+        );
 
         // our finalizer removal (its version unknown): behind until the object is seen
         // without it, or is deleted
         cache.wrote(&obj, None);
         apply(&mut writer, version(&obj, "5", true));
-        assert!(!cache.is_current(&uid), "still shows our finalizer");
+        assert!(cache.current(&obj).is_none(), "still shows our finalizer");
         apply(&mut writer, version(&obj, "6", false));
-        assert!(cache.is_current(&uid));
+        assert!(cache.current(&obj).is_some());
         cache.wrote(&obj, None);
         writer.apply_watcher_event(&watcher::Event::Delete(version(&obj, "7", true)));
-        assert!(cache.is_current(&uid), "deleted: no copy left to be behind");
+        assert!(
+            cache.current(&obj).is_some(),
+            "deleted: no copy left to be behind"
+        );
         assert!(
             matches!(cache.current(&obj), Some(None)),
             "gone from the cache"

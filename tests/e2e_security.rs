@@ -238,7 +238,7 @@ async fn an_orphan_whose_secret_never_existed_goes_without_a_call() {
         fake.cluster_status("in01-orphan").as_deref(),
         Some("RUNNING")
     );
-    let reasons: Vec<String> = events(&c, ns).await.into_iter().map(|e| e.0).collect();
+    let reasons = c.event_reasons(ns).await;
     assert_eq!(
         reasons.iter().filter(|r| *r == "Orphaned").count(),
         2,

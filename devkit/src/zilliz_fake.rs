@@ -522,36 +522,28 @@ impl ZillizFake {
     /// Method, path and arrival time of every call from the `from`-th on (0: all), in order.
     /// The answer leaves [`ZillizFake::set_latency`] later than it arrived.
     pub fn timed_calls(&self, from: usize) -> Vec<(String, String, Instant)> {
-        self.state
-            .lock()
-            .unwrap()
-            .calls
-            .iter()
-            .skip(from)
-            .map(|c| (c.method.clone(), c.path.clone(), c.arrived))
-            .collect()
+        self.calls_from(from, |c| (c.method.clone(), c.path.clone(), c.arrived))
     }
 
     /// Every call from the `from`-th on (0: all), in order, with its token and answer.
     pub fn call_log(&self, from: usize) -> Vec<Call> {
+        self.calls_from(from, Call::clone)
+    }
+
+    /// `what` of every call from the `from`-th on, in order, read under one lock.
+    fn calls_from<T>(&self, from: usize, what: impl Fn(&Call) -> T) -> Vec<T> {
         self.state
             .lock()
             .unwrap()
             .calls
             .iter()
             .skip(from)
-            .cloned()
+            .map(what)
             .collect()
     }
 
     pub fn all_calls(&self) -> Vec<(String, String)> {
-        self.state
-            .lock()
-            .unwrap()
-            .calls
-            .iter()
-            .map(|c| (c.method.clone(), c.path.clone()))
-            .collect()
+        self.calls_from(0, |c| (c.method.clone(), c.path.clone()))
     }
 }
 
