@@ -25,8 +25,16 @@ use std::{
 /// What an object is found under in its cache's index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    /// Its external name, in any namespace (objects that may name the same resource).
+    /// A cluster's or collection's external name, in any namespace (objects that may name the
+    /// same resource).
     Name(Arc<str>),
+    /// A partition's or index's external collection name (given directly) and its own name:
+    /// partitions and indexes are mostly named alike (`vector_idx` in every collection), so
+    /// the name alone would make every one of them a candidate sharer of every other.
+    Leaf(Arc<str>, Arc<str>),
+    /// The same for one that names its collection through a ZillizCollection object:
+    /// namespace, that object's name, its own name.
+    RefLeaf(Arc<str>, Arc<str>, Arc<str>),
     /// A Secret it names directly: namespace, name.
     Secret(Arc<str>, Arc<str>),
     /// The same, counted only while the object is being deleted.
@@ -41,7 +49,7 @@ fn keys_of<K: Managed>(obj: &K) -> Vec<Key> {
     let ns = obj.namespace().unwrap_or_default();
     let deleting = obj.meta().deletion_timestamp.is_some();
     let ns: Arc<str> = ns.into();
-    let mut keys = vec![Key::Name(obj.external_name().into())];
+    let mut keys = vec![name_key(obj, &ns)];
     for secret in obj.secret_names() {
         keys.push(Key::Secret(ns.clone(), secret.into()));
         if deleting {
@@ -55,6 +63,28 @@ fn keys_of<K: Managed>(obj: &K) -> Vec<Key> {
             .map(|c| Key::Collection(ns.clone(), c.into())),
     );
     keys
+}
+
+/// The key under which the objects that may name the same external resource as `obj` are
+/// found (those that do are then told apart by [`Stores::identity`]).
+fn name_key<K: Managed>(obj: &K, ns: &Arc<str>) -> Key {
+    match obj.address() {
+        Ok(
+            Address::Partition {
+                collection,
+                partition: leaf,
+            }
+            | Address::Index {
+                collection,
+                index: leaf,
+                ..
+            },
+        ) => match collection {
+            CollectionSource::Direct(loc) => Key::Leaf(loc.collection.into(), leaf.into()),
+            CollectionSource::Object(name) => Key::RefLeaf(ns.clone(), name.into(), leaf.into()),
+        },
+        _ => Key::Name(obj.external_name().into()),
+    }
 }
 
 /// Namespace and name only: an index holds several per object, and the resourceVersion and
@@ -584,12 +614,60 @@ impl Stores {
         })
     }
 
+    /// The keys of the objects that may name the same external resource as `obj`. A partition
+    /// or index shares with those naming the same leaf in a collection of the same name:
+    /// given directly, or through any ZillizCollection naming that collection.
+    fn candidate_keys<K: Managed>(&self, obj: &K) -> Vec<Key> {
+        let (collection, leaf) = match obj.address() {
+            Ok(
+                Address::Partition {
+                    collection,
+                    partition: leaf,
+                }
+                | Address::Index {
+                    collection,
+                    index: leaf,
+                    ..
+                },
+            ) => (collection, leaf),
+            _ => return vec![Key::Name(obj.external_name().into())],
+        };
+        let collection_name: Arc<str> = match collection {
+            CollectionSource::Direct(loc) => loc.collection.into(),
+            CollectionSource::Object(name) => {
+                let ns = obj.namespace().unwrap_or_default();
+                match self.collections.get(&ObjectRef::new(&name).within(&ns)) {
+                    Some(coll) => coll.external_name().into(),
+                    // no identity without its collection, so no sharers either
+                    None => return Vec::new(),
+                }
+            }
+        };
+        let leaf: Arc<str> = leaf.into();
+        let through_objects = self
+            .collections
+            .refs(&Key::Name(collection_name.clone()))
+            .into_iter()
+            .map(|coll| {
+                Key::RefLeaf(
+                    coll.namespace.as_deref().unwrap_or_default().into(),
+                    coll.name.as_str().into(),
+                    leaf.clone(),
+                )
+            });
+        std::iter::once(Key::Leaf(collection_name, leaf.clone()))
+            .chain(through_objects)
+            .collect()
+    }
+
     /// The other objects of the same kind (any namespace) that name the same external resource.
     pub fn sharers<K: Managed>(&self, obj: &K) -> Vec<Arc<K>> {
         let uid = obj.uid();
-        let candidates: Vec<Arc<K>> = K::cache(self)
-            .find(&Key::Name(obj.external_name().into()))
-            .into_iter()
+        let cache = K::cache(self);
+        let candidates: Vec<Arc<K>> = self
+            .candidate_keys(obj)
+            .iter()
+            .flat_map(|key| cache.find(key))
             .filter(|o| o.uid() != uid)
             .collect();
         // a name no other object uses needs no identity (nor a remembered one)
@@ -818,6 +896,84 @@ mod tests {
             "same endpoint and name in another namespace"
         );
         assert_eq!(sharers[0].namespace().as_deref(), Some("other"));
+    }
+
+    /// Partition `2024` of collection `books` (as `name`), its collection given by `collection`.
+    fn partition_2024(name: &str, collection: Value) -> ZillizPartition {
+        let mut p = partition("2024", collection, false);
+        p.metadata.name = Some(name.into());
+        p.metadata.uid = Some(format!("uid-{name}"));
+        p
+    }
+
+    #[test]
+    fn partitions_named_alike_in_other_collections_are_not_candidate_sharers() {
+        let (stores, mut w) = Stores::new();
+        apply(
+            &mut w.collections,
+            collection("books", json!({"connection": conn("direct")})),
+        );
+        let by_ref = partition_2024("by-ref", json!({"collectionRef": {"name": "books"}}));
+        apply(&mut w.partitions, by_ref.clone());
+        let direct = json!({"connection": conn("direct"), "collectionName": "books"});
+        apply(&mut w.partitions, partition_2024("direct", direct));
+        let elsewhere = json!({"connection": {"endpoint": "http://n:19530",
+            "credentialsSecretRef": {"name": "direct"}}, "collectionName": "books"});
+        apply(
+            &mut w.partitions,
+            partition_2024("other-endpoint", elsewhere),
+        );
+        // the name every partition of a yearly scheme has, in a hundred other collections
+        for i in 0..100 {
+            let coll = json!({"connection": conn("direct"), "collectionName": format!("c{i}")});
+            apply(&mut w.partitions, partition_2024(&format!("in-c{i}"), coll));
+        }
+
+        let candidates = |p: &ZillizPartition| {
+            names(
+                stores
+                    .candidate_keys(p)
+                    .iter()
+                    .flat_map(|k| stores.partitions.refs(k))
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            candidates(&by_ref),
+            ["by-ref", "direct", "other-endpoint"],
+            "the same collection name, directly or through the ZillizCollection"
+        );
+        let direct = stores
+            .partitions
+            .get(&ObjectRef::new("direct").within(NS))
+            .unwrap();
+        assert_eq!(candidates(&direct), ["by-ref", "direct", "other-endpoint"]);
+        assert_eq!(
+            names(
+                stores
+                    .sharers(&by_ref)
+                    .iter()
+                    .map(|p| slim_ref(p.as_ref()))
+                    .collect()
+            ),
+            ["direct"]
+        );
+        assert_eq!(
+            names(
+                stores
+                    .sharers(direct.as_ref())
+                    .iter()
+                    .map(|p| slim_ref(p.as_ref()))
+                    .collect()
+            ),
+            ["by-ref"]
+        );
+        let c7 = stores
+            .partitions
+            .get(&ObjectRef::new("in-c7").within(NS))
+            .unwrap();
+        assert_eq!(candidates(&c7), ["in-c7"]);
+        assert!(stores.sharers(c7.as_ref()).is_empty());
     }
 
     fn version(obj: &ZillizCollection, rv: &str, finalizer: bool) -> ZillizCollection {
