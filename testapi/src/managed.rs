@@ -45,7 +45,7 @@ pub enum Schema {
     },
     /// A custom resource: the CRD version's `openAPIV3Schema`
     /// (`x-kubernetes-list-type` / `x-kubernetes-list-map-keys`).
-    Crd(Value),
+    Crd(std::sync::Arc<Value>),
 }
 
 impl Schema {
@@ -66,7 +66,7 @@ impl Schema {
                 ListStrategy::MergeByKey(k) => ListKind::Map(vec![k.to_string()]),
             },
             Schema::Crd(root) => {
-                let mut node = root;
+                let mut node: &Value = root;
                 for f in fields {
                     while node.get("type").and_then(Value::as_str) == Some("array") {
                         match node.get("items") {

@@ -38,6 +38,9 @@ pub struct ResourceType {
     pub has_status: bool,
     /// Defined by a CustomResourceDefinition.
     pub custom: bool,
+    /// A custom resource's `openAPIV3Schema` per version, in the CRD's order (read on every
+    /// write for field ownership; kept here so that a write does not copy the CRD).
+    pub schemas: Vec<(String, Arc<Value>)>,
 }
 
 impl ResourceType {
@@ -60,6 +63,7 @@ impl ResourceType {
             categories: vec![],
             has_status: false,
             custom: false,
+            schemas: Vec::new(),
         }
     }
 
@@ -626,24 +630,13 @@ impl Store {
                 plural: rt.plural.clone(),
             };
         }
-        let key: ObjKey = (
-            "apiextensions.k8s.io".into(),
-            "customresourcedefinitions".into(),
-            String::new(),
-            format!("{}.{}", rt.plural, rt.group),
-        );
-        let schema = self
-            .objects
-            .get(&key)
-            .and_then(|crd| crd.pointer("/spec/versions")?.as_array().cloned())
-            .and_then(|vs| {
-                let v = vs
-                    .iter()
-                    .find(|v| v.get("name").and_then(Value::as_str) == Some(version))
-                    .or_else(|| vs.first())?;
-                v.pointer("/schema/openAPIV3Schema").cloned()
-            })
-            .unwrap_or_else(|| json!({}));
+        let schema = rt
+            .schemas
+            .iter()
+            .find(|(v, _)| v == version)
+            .or_else(|| rt.schemas.first())
+            .map(|(_, schema)| schema.clone())
+            .unwrap_or_default();
         Schema::Crd(schema)
     }
 
@@ -1232,6 +1225,14 @@ fn crd_type(crd: &Value, name: &str) -> ApiResult<(ResourceType, Value)> {
         categories: strs("/spec/names/categories"),
         has_status,
         custom: true,
+        schemas: versions
+            .iter()
+            .filter_map(|v| {
+                let name = v.get("name")?.as_str()?.to_string();
+                let schema = v.pointer("/schema/openAPIV3Schema")?.clone();
+                Some((name, Arc::new(schema)))
+            })
+            .collect(),
     };
     let now = now_rfc3339();
     let mut accepted =
