@@ -13,7 +13,7 @@ use crate::{
     events::Publisher,
     external::{self, DropOutcome, Observed},
     metrics::{KindLabel, KindResult, Metrics, RetryLabels},
-    resolve::{Managed, ResolveError, resolve},
+    resolve::{Managed, ResolveError, Sources, resolve},
     secrets::{self, Tokens},
     stores::{Stores, owner_order},
 };
@@ -104,6 +104,16 @@ impl Context {
     pub fn with_stores(mut self, stores: Stores) -> Self {
         self.stores = Some(stores);
         self
+    }
+
+    /// Where resolving an object reads from.
+    fn sources(&self) -> Sources<'_> {
+        Sources {
+            client: &self.client,
+            tokens: &self.tokens,
+            stores: self.stores.as_ref(),
+            http: &self.http,
+        }
     }
 
     /// Other objects naming the same external resource, and the oldest of all (the owner).
@@ -474,7 +484,7 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         )));
     }
 
-    let next = match resolve(obj, &ctx.client, &ctx.tokens, &ctx.http).await {
+    let next = match resolve(obj, &ctx.sources()).await {
         Err(ResolveError::Kube(e)) => return Err(Error::Kube(e)),
         Err(e) => {
             let (reason, next) = match &e {
@@ -694,7 +704,7 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         }
     }
 
-    let outcome = match resolve(obj, &ctx.client, &ctx.tokens, &ctx.http).await {
+    let outcome = match resolve(obj, &ctx.sources()).await {
         Ok(resolved) => external::drop(&resolved.target, accepted)
             .await
             .map_err(Failure::Api),

@@ -15,9 +15,9 @@ use crate::{
     },
 };
 use k8s_openapi::{NamespaceResourceScope, api::core::v1::Secret};
-use kube::{Api, Client, Resource, ResourceExt, api::ObjectMeta};
+use kube::{Api, Client, Resource, ResourceExt, api::ObjectMeta, runtime::reflector::ObjectRef};
 use serde::{Serialize, de::DeserializeOwned};
-use std::fmt::Debug;
+use std::{fmt::Debug, sync::Arc};
 use url::Url;
 
 /// Where a collection lives, validated.
@@ -472,26 +472,23 @@ fn cluster_is_gone(status: &ZillizStatus) -> Option<String> {
 /// The data plane of a collection, and the metadata of the Secret it read when the collection
 /// names that Secret itself (a `connection`).
 async fn resolve_collection(
-    client: &Client,
-    tokens: &Tokens,
-    http: &HttpClient,
+    from: &Sources<'_>,
     namespace: &str,
     loc: &CollectionLoc,
 ) -> Result<(DataPlane, Option<ObjectMeta>), ResolveError> {
     let (endpoint, (token, secret_meta)) = match &loc.host {
         Host::Connection { endpoint, secret } => {
-            let (token, meta) = read_token(client, tokens, namespace, secret).await?;
+            let (token, meta) = read_token(from.client, from.tokens, namespace, secret).await?;
             (endpoint.clone(), (token, Some(meta)))
         }
         Host::ClusterRef(name) => {
-            let api: Api<ZillizCluster> = Api::namespaced(client.clone(), namespace);
-            let cluster =
-                api.get_opt(name)
-                    .await?
-                    .ok_or_else(|| ResolveError::ReferenceNotFound {
-                        kind: "ZillizCluster",
-                        name: name.clone(),
-                    })?;
+            let cluster = from
+                .referenced::<ZillizCluster>(namespace, name)
+                .await?
+                .ok_or_else(|| ResolveError::ReferenceNotFound {
+                    kind: "ZillizCluster",
+                    name: name.clone(),
+                })?;
             let status = cluster.status.clone().unwrap_or_default();
             if let Some(why) = cluster_is_gone(&status) {
                 return Err(ResolveError::ParentGone {
@@ -516,8 +513,8 @@ async fn resolve_collection(
                 }
             })?;
             let (token, _) = read_token(
-                client,
-                tokens,
+                from.client,
+                from.tokens,
                 namespace,
                 &cluster.spec.credentials_secret_ref,
             )
@@ -526,7 +523,7 @@ async fn resolve_collection(
         }
     };
     let dp = DataPlane {
-        http: http.clone(),
+        http: from.http.clone(),
         endpoint,
         flavour: loc.flavour,
         token,
@@ -535,16 +532,15 @@ async fn resolve_collection(
 }
 
 async fn collection_loc(
-    client: &Client,
+    from: &Sources<'_>,
     namespace: &str,
     source: &CollectionSource,
 ) -> Result<CollectionLoc, ResolveError> {
     match source {
         CollectionSource::Direct(loc) => Ok(loc.clone()),
         CollectionSource::Object(name) => {
-            let api: Api<ZillizCollection> = Api::namespaced(client.clone(), namespace);
-            let coll = api
-                .get_opt(name)
+            let coll = from
+                .referenced::<ZillizCollection>(namespace, name)
                 .await?
                 .ok_or_else(|| ResolveError::ReferenceNotFound {
                     kind: "ZillizCollection",
@@ -565,13 +561,41 @@ pub struct Resolved {
     pub own_secret: Option<ObjectMeta>,
 }
 
+/// Where [`resolve`] reads from.
+pub struct Sources<'a> {
+    pub client: &'a Client,
+    /// Tokens, kept while their Secret is unchanged.
+    pub tokens: &'a Tokens,
+    /// The caches, which hold the objects a spec refers to (none in tests of the reconciler
+    /// alone: then they are read from the API).
+    pub stores: Option<&'a Stores>,
+    pub http: &'a HttpClient,
+}
+
+impl Sources<'_> {
+    /// The ZillizCluster or ZillizCollection `namespace/name` a spec refers to: the cache's copy,
+    /// else read. A cache's copy may be a moment old, as a read may be by the time it is used;
+    /// a cache without it may not have seen it yet, so only the API says it does not exist
+    /// (which lets a drop treat the resource as gone with its parent).
+    async fn referenced<K: Managed>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<K>>, kube::Error> {
+        let cached = self
+            .stores
+            .and_then(|stores| K::cache(stores).get(&ObjectRef::new(name).within(namespace)));
+        if let Some(obj) = cached {
+            return Ok(Some(obj));
+        }
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        Ok(api.get_opt(name).await?.map(Arc::new))
+    }
+}
+
 /// Resolves an object's address into a target: reads referenced objects and the Secret.
-pub async fn resolve<K: Managed>(
-    obj: &K,
-    client: &Client,
-    tokens: &Tokens,
-    http: &HttpClient,
-) -> Result<Resolved, ResolveError> {
+pub async fn resolve<K: Managed>(obj: &K, from: &Sources<'_>) -> Result<Resolved, ResolveError> {
+    let (client, tokens, http) = (from.client, from.tokens, from.http);
     let namespace = obj.namespace().unwrap_or_default();
     let address = obj.address().map_err(ResolveError::InvalidSpec)?;
     Ok(match address {
@@ -596,8 +620,7 @@ pub async fn resolve<K: Managed>(
             }
         }
         Address::Collection(loc) => {
-            let (dp, own_secret) =
-                resolve_collection(client, tokens, http, &namespace, &loc).await?;
+            let (dp, own_secret) = resolve_collection(from, &namespace, &loc).await?;
             Resolved {
                 target: Target::Collection {
                     dp,
@@ -612,8 +635,8 @@ pub async fn resolve<K: Managed>(
             partition,
         } => {
             let own = matches!(collection, CollectionSource::Direct(_));
-            let loc = collection_loc(client, &namespace, &collection).await?;
-            let (dp, secret) = resolve_collection(client, tokens, http, &namespace, &loc).await?;
+            let loc = collection_loc(from, &namespace, &collection).await?;
+            let (dp, secret) = resolve_collection(from, &namespace, &loc).await?;
             Resolved {
                 target: Target::Partition {
                     dp,
@@ -630,8 +653,8 @@ pub async fn resolve<K: Managed>(
             release_collection,
         } => {
             let own = matches!(collection, CollectionSource::Direct(_));
-            let loc = collection_loc(client, &namespace, &collection).await?;
-            let (dp, secret) = resolve_collection(client, tokens, http, &namespace, &loc).await?;
+            let loc = collection_loc(from, &namespace, &collection).await?;
+            let (dp, secret) = resolve_collection(from, &namespace, &loc).await?;
             Resolved {
                 target: Target::Index {
                     dp,

@@ -1,6 +1,7 @@
 //! What a teardown reads from the Kubernetes API, through the binary: a drop reads neither its
 //! object (the cache already shows every write of ours) nor its Secret (unchanged since it was
-//! read) again; a rotated Secret is read again, and its new token is the one that drops.
+//! read) again; a rotated Secret is read again, and its new token is the one that drops. Nor
+//! does it read the ZillizCluster or ZillizCollection its spec refers to: the caches hold them.
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 use zilliz_devkit::{
@@ -117,4 +118,83 @@ async fn drops_read_no_object_and_no_unchanged_secret_again() {
         "{}",
         c.log_tail()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drops_through_references_read_no_referenced_object() {
+    if !require_kubectl() {
+        return;
+    }
+    let fake = ZillizFake::start(TOKEN).await;
+    fake.add_cluster("in01-reads");
+    for i in 0..N {
+        fake.add_collection("default", &format!("coll_{i}"), false);
+        fake.add_partition("default", &format!("coll_{i}"), "y2024", false);
+    }
+    let mut c = Cluster::start().await;
+    c.start_operator(Path::new(OPERATOR), &[]).await;
+    let ns = "reads-refs";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    let mut yaml = format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCluster
+metadata: {{name: analytics, namespace: {ns}}}
+spec:
+  clusterId: in01-reads
+  controlPlane: {{apiVersion: v2, baseUrl: "{}"}}
+  credentialsSecretRef: {{name: creds}}
+"#,
+        fake.uri()
+    );
+    for i in 0..N {
+        yaml.push_str(&format!(
+            r#"---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: coll{i}, namespace: {ns}}}
+spec:
+  collectionName: coll_{i}
+  clusterRef: {{name: analytics}}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizPartition
+metadata: {{name: part{i}, namespace: {ns}}}
+spec:
+  partitionName: y2024
+  collectionRef: {{name: coll{i}}}
+"#
+        ));
+    }
+    c.apply(&yaml).await;
+    let ready = Duration::from_secs(60);
+    c.wait_ready(ns, &["zc", "--all"], ready).await;
+    c.wait_ready(ns, &["zcol", "--all"], ready).await;
+    c.wait_ready(ns, &["zpart", "--all"], ready).await;
+
+    // partitions first (they name their collections), then the collections (they name the
+    // cluster), which stays: every drop finds its references in the caches
+    let faults = c.server.faults();
+    let before = faults.request_counts_from("zilliz-operator");
+    let parts: Vec<String> = (0..N).map(|i| format!("zpart/part{i}")).collect();
+    let colls: Vec<String> = (0..N).map(|i| format!("zcol/coll{i}")).collect();
+    for objects in [&parts, &colls] {
+        let objects: Vec<&str> = objects.iter().map(String::as_str).collect();
+        c.delete_nowait(ns, &objects).await;
+        c.wait_gone(ns, &objects, Duration::from_secs(60)).await;
+    }
+    let reads = since(&before, &faults.request_counts_from("zilliz-operator"));
+    println!("requests while {N} partitions and {N} collections were dropped: {reads:?}");
+    for i in 0..N {
+        let coll = format!("coll_{i}");
+        assert!(!fake.has_partition("default", &coll, "y2024"));
+        assert!(!fake.has_collection("default", &coll));
+    }
+    for kind in ["zillizclusters", "zillizcollections", "zillizpartitions"] {
+        assert_eq!(
+            reads.get(&format!("get {kind}.zilliz.io")),
+            None,
+            "a drop read a {kind} object: {reads:?}"
+        );
+    }
 }
