@@ -87,8 +87,8 @@ fn name_key<K: Managed>(obj: &K, ns: &Arc<str>) -> Key {
     }
 }
 
-/// Namespace and name only: an index holds several per object, and the resourceVersion and
-/// uid that `ObjectRef::from_obj` also copies take no part in comparing or hashing them.
+/// Namespace and name only, for looking an object up in its store: the resourceVersion and uid
+/// that `ObjectRef::from_obj` also copies take no part in comparing or hashing them.
 fn slim_ref<K: Managed>(obj: &K) -> ObjectRef<K> {
     let name = obj.meta().name.as_deref().unwrap_or_default();
     match obj.meta().namespace.as_deref() {
@@ -97,15 +97,36 @@ fn slim_ref<K: Managed>(obj: &K) -> ObjectRef<K> {
     }
 }
 
-/// The objects found under one key. Most keys (an object's external name) have one object,
-/// and a set for each of them was most of the index's memory at 10,000 objects.
-enum Members<K: Managed> {
-    One(ObjectRef<K>),
-    Many(HashSet<ObjectRef<K>>),
+/// An object in the index: namespace and name, allocated once per object and shared by all
+/// its entries (an `ObjectRef` is 120 bytes plus two strings of its own for each copy).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Id {
+    ns: Arc<str>,
+    name: Arc<str>,
 }
 
-impl<K: Managed> Members<K> {
-    fn insert(&mut self, obj: ObjectRef<K>) {
+impl Id {
+    fn of<K: Managed>(obj: &K) -> Id {
+        Id {
+            ns: obj.meta().namespace.as_deref().unwrap_or_default().into(),
+            name: obj.meta().name.as_deref().unwrap_or_default().into(),
+        }
+    }
+
+    fn to_ref<K: Managed>(&self) -> ObjectRef<K> {
+        ObjectRef::new(&self.name).within(&self.ns)
+    }
+}
+
+/// The objects found under one key. Most keys (an object's external name) have one object,
+/// and a set for each of them was most of the index's memory at 10,000 objects.
+enum Members {
+    One(Id),
+    Many(HashSet<Id>),
+}
+
+impl Members {
+    fn insert(&mut self, obj: Id) {
         match self {
             Members::One(one) if *one == obj => {}
             Members::One(one) => {
@@ -119,7 +140,7 @@ impl<K: Managed> Members<K> {
     }
 
     /// Removes `obj`; true when no object is left.
-    fn remove(&mut self, obj: &ObjectRef<K>) -> bool {
+    fn remove(&mut self, obj: &Id) -> bool {
         match self {
             Members::One(one) => one == obj,
             Members::Many(set) => {
@@ -136,31 +157,23 @@ impl<K: Managed> Members<K> {
         }
     }
 
-    fn to_vec(&self) -> Vec<ObjectRef<K>> {
+    fn refs<K: Managed>(&self) -> Vec<ObjectRef<K>> {
         match self {
-            Members::One(one) => vec![one.clone()],
-            Members::Many(set) => set.iter().cloned().collect(),
+            Members::One(one) => vec![one.to_ref()],
+            Members::Many(set) => set.iter().map(Id::to_ref).collect(),
         }
     }
 }
 
 /// Each object's keys, and the objects under each key.
-struct Entries<K: Managed> {
-    keys: HashMap<ObjectRef<K>, Box<[Key]>>,
-    by_key: HashMap<Key, Members<K>>,
+#[derive(Default)]
+struct Entries {
+    keys: HashMap<Id, Box<[Key]>>,
+    by_key: HashMap<Key, Members>,
 }
 
-impl<K: Managed> Default for Entries<K> {
-    fn default() -> Self {
-        Entries {
-            keys: HashMap::new(),
-            by_key: HashMap::new(),
-        }
-    }
-}
-
-impl<K: Managed> Entries<K> {
-    fn remove(&mut self, obj: &ObjectRef<K>) {
+impl Entries {
+    fn remove(&mut self, obj: &Id) {
         for key in self.keys.remove(obj).unwrap_or_default() {
             if let Some(members) = self.by_key.get_mut(&key)
                 && members.remove(obj)
@@ -170,7 +183,7 @@ impl<K: Managed> Entries<K> {
         }
     }
 
-    fn insert(&mut self, obj: ObjectRef<K>, keys: Vec<Key>) {
+    fn insert(&mut self, obj: Id, keys: Vec<Key>) {
         self.remove(&obj);
         let mut kept = Vec::with_capacity(keys.len());
         for key in keys {
@@ -194,31 +207,23 @@ impl<K: Managed> Entries<K> {
     }
 }
 
-struct Index<K: Managed> {
-    live: Entries<K>,
+#[derive(Default)]
+struct Index {
+    live: Entries,
     /// The index of a re-list in progress (between `Init` and `InitDone`), built as its
     /// objects arrive and swapped in at the end, as kube's store does.
-    relist: Option<Entries<K>>,
+    relist: Option<Entries>,
 }
 
-impl<K: Managed> Default for Index<K> {
-    fn default() -> Self {
-        Index {
-            live: Entries::default(),
-            relist: None,
-        }
-    }
-}
-
-impl<K: Managed> Index<K> {
-    fn apply(&mut self, event: &watcher::Event<K>) {
+impl Index {
+    fn apply<K: Managed>(&mut self, event: &watcher::Event<K>) {
         match event {
-            watcher::Event::Apply(obj) => self.live.insert(slim_ref(obj), keys_of(obj)),
-            watcher::Event::Delete(obj) => self.live.remove(&slim_ref(obj)),
+            watcher::Event::Apply(obj) => self.live.insert(Id::of(obj), keys_of(obj)),
+            watcher::Event::Delete(obj) => self.live.remove(&Id::of(obj)),
             watcher::Event::Init => self.relist = Some(Entries::default()),
             watcher::Event::InitApply(obj) => {
                 if let Some(relist) = &mut self.relist {
-                    relist.insert(slim_ref(obj), keys_of(obj));
+                    relist.insert(Id::of(obj), keys_of(obj));
                 }
             }
             watcher::Event::InitDone => {
@@ -245,7 +250,7 @@ type Behind = Arc<Mutex<HashMap<String, Option<String>>>>;
 /// A kind's cache: the reflector store and its index (see the module comment).
 pub struct Cache<K: Managed> {
     store: Store<K>,
-    index: Arc<RwLock<Index<K>>>,
+    index: Arc<RwLock<Index>>,
     identities: Identities,
     behind: Behind,
 }
@@ -264,7 +269,7 @@ impl<K: Managed> Clone for Cache<K> {
 /// Feeds a [`Cache`] from watch events (what `reflect` does for a plain store).
 pub struct CacheWriter<K: Managed> {
     writer: Writer<K>,
-    index: Arc<RwLock<Index<K>>>,
+    index: Arc<RwLock<Index>>,
     identities: Identities,
     behind: Behind,
 }
@@ -389,7 +394,7 @@ impl<K: Managed> Cache<K> {
             .live
             .by_key
             .get(key)
-            .map(Members::to_vec)
+            .map(Members::refs)
             .unwrap_or_default()
     }
 
