@@ -236,9 +236,9 @@ impl Index {
 }
 
 /// Identities (see [`Stores::identity`]) of objects that name their resource without a
-/// reference to another object, by uid, with the generation they were computed at: many objects
-/// share an external name (every index called `vector_idx`), and finding who shares a resource
-/// compares the identity of each.
+/// reference to another object, by uid, with the generation they were computed at: objects
+/// found under one key may still name different resources (another database or endpoint), and
+/// finding who shares a resource compares the identity of each.
 type Identities = Arc<Mutex<HashMap<String, (Option<i64>, Option<String>)>>>;
 
 /// Objects whose cached copy may not show a write of ours yet, by uid: the resourceVersion
