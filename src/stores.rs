@@ -25,16 +25,17 @@ use std::{
 /// What an object is found under in its cache's index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    /// A cluster's or collection's external name, in any namespace (objects that may name the
-    /// same resource).
+    /// A cluster's id, in any namespace (clusters that may be the same one).
     Name(Arc<str>),
-    /// A partition's or index's external collection name (given directly) and its own name:
-    /// partitions and indexes are mostly named alike (`vector_idx` in every collection), so
-    /// the name alone would make every one of them a candidate sharer of every other.
-    Leaf(Arc<str>, Arc<str>),
-    /// The same for one that names its collection through a ZillizCollection object:
-    /// namespace, that object's name, its own name.
-    RefLeaf(Arc<str>, Arc<str>, Arc<str>),
+    /// A collection, partition or index addressed with a `connection` of its own: endpoint,
+    /// database, collection and its own name, all from its spec, in any namespace.
+    Direct(Arc<str>),
+    /// One addressed through a ZillizCluster object: namespace, that object's name, then
+    /// database, collection and its own name.
+    ViaCluster(Arc<str>, Arc<str>, Arc<str>),
+    /// A partition or index addressed through a ZillizCollection object: namespace, that
+    /// object's name, its own name.
+    ViaCollection(Arc<str>, Arc<str>, Arc<str>),
     /// A Secret it names directly: namespace, name.
     Secret(Arc<str>, Arc<str>),
     /// The same, counted only while the object is being deleted.
@@ -49,7 +50,7 @@ fn keys_of<K: Managed>(obj: &K) -> Vec<Key> {
     let ns = obj.namespace().unwrap_or_default();
     let deleting = obj.meta().deletion_timestamp.is_some();
     let ns: Arc<str> = ns.into();
-    let mut keys = vec![name_key(obj, &ns)];
+    let mut keys = vec![share_key(obj, &ns)];
     for secret in obj.secret_names() {
         keys.push(Key::Secret(ns.clone(), secret.into()));
         if deleting {
@@ -65,10 +66,13 @@ fn keys_of<K: Managed>(obj: &K) -> Vec<Key> {
     keys
 }
 
-/// The key under which the objects that may name the same external resource as `obj` are
-/// found (those that do are then told apart by [`Stores::identity`]).
-fn name_key<K: Managed>(obj: &K, ns: &Arc<str>) -> Key {
+/// The key of the objects that may name the same external resource as `obj`, from its spec
+/// alone (those that do are then told apart by [`Stores::identity`]). Many objects share a
+/// name (every index called `vector_idx`, a collection `documents` in every tenant's
+/// namespace): the whole address keeps each key to the objects that may share.
+fn share_key<K: Managed>(obj: &K, ns: &Arc<str>) -> Key {
     match obj.address() {
+        Ok(Address::Collection(loc)) => location_key(&loc, None, ns),
         Ok(
             Address::Partition {
                 collection,
@@ -80,10 +84,32 @@ fn name_key<K: Managed>(obj: &K, ns: &Arc<str>) -> Key {
                 ..
             },
         ) => match collection {
-            CollectionSource::Direct(loc) => Key::Leaf(loc.collection.into(), leaf.into()),
-            CollectionSource::Object(name) => Key::RefLeaf(ns.clone(), name.into(), leaf.into()),
+            CollectionSource::Direct(loc) => location_key(&loc, Some(&leaf), ns),
+            CollectionSource::Object(name) => {
+                Key::ViaCollection(ns.clone(), name.into(), leaf.into())
+            }
         },
         _ => Key::Name(obj.external_name().into()),
+    }
+}
+
+/// Database, collection and (for a partition or index) its own name.
+fn within(loc: &CollectionLoc, leaf: Option<&str>) -> Arc<str> {
+    match leaf {
+        Some(leaf) => format!("{}|{}|{leaf}", loc.db, loc.collection).into(),
+        None => format!("{}|{}", loc.db, loc.collection).into(),
+    }
+}
+
+/// The key of an object addressed by a collection location (and its own name in it).
+fn location_key(loc: &CollectionLoc, leaf: Option<&str>, ns: &Arc<str>) -> Key {
+    match &loc.host {
+        Host::Connection { endpoint, .. } => {
+            Key::Direct(format!("{endpoint}|{}", within(loc, leaf)).into())
+        }
+        Host::ClusterRef(cluster) => {
+            Key::ViaCluster(ns.clone(), cluster.as_str().into(), within(loc, leaf))
+        }
     }
 }
 
@@ -619,11 +645,14 @@ impl Stores {
         })
     }
 
-    /// The keys of the objects that may name the same external resource as `obj`. A partition
-    /// or index shares with those naming the same leaf in a collection of the same name:
-    /// given directly, or through any ZillizCollection naming that collection.
+    /// The keys of the objects that may name the same external resource as `obj`: each way of
+    /// addressing it (its connection, any ZillizCluster object for the same cluster, any
+    /// ZillizCollection object for the same collection). Empty when a referenced object is not
+    /// cached: then `obj` has no identity, and no sharers.
     fn candidate_keys<K: Managed>(&self, obj: &K) -> Vec<Key> {
-        let (collection, leaf) = match obj.address() {
+        let ns = obj.namespace().unwrap_or_default();
+        let (loc, leaf) = match obj.address() {
+            Ok(Address::Collection(loc)) => (loc, None),
             Ok(
                 Address::Partition {
                     collection,
@@ -634,34 +663,68 @@ impl Stores {
                     index: leaf,
                     ..
                 },
-            ) => (collection, leaf),
+            ) => {
+                let loc = match collection {
+                    CollectionSource::Direct(loc) => loc,
+                    CollectionSource::Object(name) => {
+                        match self.collections.get(&ObjectRef::new(&name).within(&ns)) {
+                            Some(coll) => match collection_loc_of(&coll.spec) {
+                                Ok(loc) => loc,
+                                Err(_) => return Vec::new(),
+                            },
+                            None => return Vec::new(),
+                        }
+                    }
+                };
+                (loc, Some(leaf))
+            }
             _ => return vec![Key::Name(obj.external_name().into())],
         };
-        let collection_name: Arc<str> = match collection {
-            CollectionSource::Direct(loc) => loc.collection.into(),
-            CollectionSource::Object(name) => {
-                let ns = obj.namespace().unwrap_or_default();
-                match self.collections.get(&ObjectRef::new(&name).within(&ns)) {
-                    Some(coll) => coll.external_name().into(),
-                    // no identity without its collection, so no sharers either
-                    None => return Vec::new(),
-                }
-            }
+        let mut keys = self.location_keys(&loc, leaf.as_deref(), &ns);
+        if let Some(leaf) = leaf {
+            let leaf: Arc<str> = leaf.into();
+            let collections = self.location_keys(&loc, None, &ns);
+            keys.extend(
+                collections
+                    .iter()
+                    .flat_map(|key| self.collections.refs(key))
+                    .map(|coll| {
+                        Key::ViaCollection(
+                            coll.namespace.as_deref().unwrap_or_default().into(),
+                            coll.name.as_str().into(),
+                            leaf.clone(),
+                        )
+                    }),
+            );
+        }
+        keys
+    }
+
+    /// The keys of objects addressing `loc` (and `leaf` in it) directly: with the same
+    /// connection, or through any ZillizCluster object for the same cluster as the one `loc`
+    /// names in `ns`.
+    fn location_keys(&self, loc: &CollectionLoc, leaf: Option<&str>, ns: &str) -> Vec<Key> {
+        let Host::ClusterRef(name) = &loc.host else {
+            return vec![location_key(loc, leaf, &ns.into())];
         };
-        let leaf: Arc<str> = leaf.into();
-        let through_objects = self
-            .collections
-            .refs(&Key::Name(collection_name.clone()))
+        let Some(cluster) = self.clusters.get(&ObjectRef::new(name).within(ns)) else {
+            return Vec::new();
+        };
+        let Some(identity) = self.identity(cluster.as_ref()) else {
+            return Vec::new();
+        };
+        let within = within(loc, leaf);
+        self.clusters
+            .find(&Key::Name(cluster.external_name().into()))
             .into_iter()
-            .map(|coll| {
-                Key::RefLeaf(
-                    coll.namespace.as_deref().unwrap_or_default().into(),
-                    coll.name.as_str().into(),
-                    leaf.clone(),
+            .filter(|other| self.identity(other.as_ref()).as_ref() == Some(&identity))
+            .map(|other| {
+                Key::ViaCluster(
+                    other.namespace().unwrap_or_default().into(),
+                    other.name_any().into(),
+                    within.clone(),
                 )
-            });
-        std::iter::once(Key::Leaf(collection_name, leaf.clone()))
-            .chain(through_objects)
+            })
             .collect()
     }
 
@@ -945,14 +1008,14 @@ mod tests {
         };
         assert_eq!(
             candidates(&by_ref),
-            ["by-ref", "direct", "other-endpoint"],
-            "the same collection name, directly or through the ZillizCollection"
+            ["by-ref", "direct"],
+            "the same collection, directly or through the ZillizCollection"
         );
         let direct = stores
             .partitions
             .get(&ObjectRef::new("direct").within(NS))
             .unwrap();
-        assert_eq!(candidates(&direct), ["by-ref", "direct", "other-endpoint"]);
+        assert_eq!(candidates(&direct), ["by-ref", "direct"]);
         assert_eq!(
             names(
                 stores
@@ -979,6 +1042,92 @@ mod tests {
             .unwrap();
         assert_eq!(candidates(&c7), ["in-c7"]);
         assert!(stores.sharers(c7.as_ref()).is_empty());
+    }
+
+    /// `obj` moved to namespace `ns` (its uid follows).
+    fn in_ns<K: Managed>(mut obj: K, ns: &str) -> K {
+        let name = obj.name_any();
+        obj.meta_mut().namespace = Some(ns.into());
+        obj.meta_mut().uid = Some(format!("uid-{ns}-{name}"));
+        obj
+    }
+
+    #[test]
+    fn tenants_with_alike_names_are_not_candidate_sharers_but_one_cluster_shares() {
+        let (stores, mut w) = Stores::new();
+        // a Kustomize base per tenant: its own cluster, collection `documents` in it, and a
+        // partition `2024` of it; and on one shared Milvus, database per tenant
+        for t in 0..50 {
+            let ns = format!("tenant{t}");
+            let mut cluster = cluster("own", "cloud");
+            cluster.spec.cluster_id = format!("in01-tenant{t}");
+            apply(&mut w.clusters, in_ns(cluster, &ns));
+            let docs = collection("documents", json!({"clusterRef": {"name": "own"}}));
+            apply(&mut w.collections, in_ns(docs, &ns));
+            let part = partition_2024("docs-2024", json!({"collectionRef": {"name": "documents"}}));
+            apply(&mut w.partitions, in_ns(part, &ns));
+            let mut shared = collection("shared-docs", json!({"connection": conn("direct")}));
+            shared.spec.collection_name = "documents".into();
+            shared.spec.db_name = ns.clone();
+            apply(&mut w.collections, in_ns(shared, &ns));
+        }
+        // two namespaces whose ZillizCluster objects are one Zilliz cluster
+        for ns in ["team-a", "team-b"] {
+            apply(&mut w.clusters, in_ns(cluster("same", "cloud"), ns));
+            let docs = collection("documents", json!({"clusterRef": {"name": "same"}}));
+            apply(&mut w.collections, in_ns(docs, ns));
+            let part = partition_2024("docs-2024", json!({"collectionRef": {"name": "documents"}}));
+            apply(&mut w.partitions, in_ns(part, ns));
+        }
+
+        fn candidates<K: Managed>(stores: &Stores, obj: &K) -> Vec<String> {
+            let mut found: Vec<String> = stores
+                .candidate_keys(obj)
+                .iter()
+                .flat_map(|k| K::cache(stores).refs(k))
+                .map(|o| format!("{}/{}", o.namespace.unwrap_or_default(), o.name))
+                .collect();
+            found.sort();
+            found
+        }
+        let coll = |ns: &str, name: &str| {
+            stores
+                .collections
+                .get(&ObjectRef::new(name).within(ns))
+                .unwrap()
+        };
+        let part = |ns: &str| {
+            stores
+                .partitions
+                .get(&ObjectRef::new("docs-2024").within(ns))
+                .unwrap()
+        };
+        assert_eq!(
+            candidates(&stores, coll("tenant7", "documents").as_ref()),
+            ["tenant7/documents"]
+        );
+        assert_eq!(
+            candidates(&stores, coll("tenant7", "shared-docs").as_ref()),
+            ["tenant7/shared-docs"],
+            "another database on the same endpoint"
+        );
+        assert_eq!(
+            candidates(&stores, part("tenant7").as_ref()),
+            ["tenant7/docs-2024"]
+        );
+        assert!(stores.sharers(part("tenant7").as_ref()).is_empty());
+
+        assert_eq!(
+            candidates(&stores, coll("team-a", "documents").as_ref()),
+            ["team-a/documents", "team-b/documents"]
+        );
+        assert_eq!(
+            candidates(&stores, part("team-a").as_ref()),
+            ["team-a/docs-2024", "team-b/docs-2024"]
+        );
+        let sharers = stores.sharers(part("team-a").as_ref());
+        assert_eq!(sharers.len(), 1);
+        assert_eq!(sharers[0].namespace().as_deref(), Some("team-b"));
     }
 
     fn version(obj: &ZillizCollection, rv: &str, finalizer: bool) -> ZillizCollection {
