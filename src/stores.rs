@@ -25,7 +25,8 @@ use std::{
 /// What an object is found under in its cache's index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    /// A cluster's id, in any namespace (clusters that may be the same one).
+    /// A cluster's id, in any namespace (clusters that may be the same one); for an object
+    /// whose spec is invalid, its external name (it has no identity, so it shares nothing).
     Name(Arc<str>),
     /// A collection, partition or index addressed with a `connection` of its own: endpoint,
     /// database, collection and its own name, all from its spec, in any namespace.
