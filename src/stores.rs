@@ -72,8 +72,30 @@ fn keys_of<K: Managed>(obj: &K) -> Vec<Key> {
 /// name (every index called `vector_idx`, a collection `documents` in every tenant's
 /// namespace): the whole address keeps each key to the objects that may share.
 fn share_key<K: Managed>(obj: &K, ns: &Arc<str>) -> Key {
+    match place(obj) {
+        Place::Collection(loc) => location_key(&loc, None, ns),
+        Place::InCollection(CollectionSource::Direct(loc), leaf) => {
+            location_key(&loc, Some(&leaf), ns)
+        }
+        Place::InCollection(CollectionSource::Object(name), leaf) => {
+            Key::ViaCollection(ns.clone(), name.into(), leaf.into())
+        }
+        Place::Other => Key::Name(obj.external_name().into()),
+    }
+}
+
+/// What a valid spec addresses, for finding who else addresses it.
+enum Place {
+    Collection(CollectionLoc),
+    /// A partition or index: its collection, and its own name.
+    InCollection(CollectionSource, String),
+    /// A cluster, or an invalid spec.
+    Other,
+}
+
+fn place<K: Managed>(obj: &K) -> Place {
     match obj.address() {
-        Ok(Address::Collection(loc)) => location_key(&loc, None, ns),
+        Ok(Address::Collection(loc)) => Place::Collection(loc),
         Ok(
             Address::Partition {
                 collection,
@@ -84,13 +106,8 @@ fn share_key<K: Managed>(obj: &K, ns: &Arc<str>) -> Key {
                 index: leaf,
                 ..
             },
-        ) => match collection {
-            CollectionSource::Direct(loc) => location_key(&loc, Some(&leaf), ns),
-            CollectionSource::Object(name) => {
-                Key::ViaCollection(ns.clone(), name.into(), leaf.into())
-            }
-        },
-        _ => Key::Name(obj.external_name().into()),
+        ) => Place::InCollection(collection, leaf),
+        _ => Place::Other,
     }
 }
 
@@ -502,13 +519,7 @@ fn collection_key(loc: &CollectionLoc, ns: &str, stores: &Stores) -> Option<Stri
 }
 
 fn source_key(source: &CollectionSource, ns: &str, stores: &Stores) -> Option<String> {
-    match source {
-        CollectionSource::Direct(loc) => collection_key(loc, ns, stores),
-        CollectionSource::Object(name) => {
-            let coll = stores.collections.get(&ObjectRef::new(name).within(ns))?;
-            collection_key(&collection_loc_of(&coll.spec).ok()?, ns, stores)
-        }
-    }
+    collection_key(&stores.collection_loc(source, ns)?, ns, stores)
 }
 
 impl Stores {
@@ -652,34 +663,13 @@ impl Stores {
     /// cached: then `obj` has no identity, and no sharers.
     fn candidate_keys<K: Managed>(&self, obj: &K) -> Vec<Key> {
         let ns = obj.namespace().unwrap_or_default();
-        let (loc, leaf) = match obj.address() {
-            Ok(Address::Collection(loc)) => (loc, None),
-            Ok(
-                Address::Partition {
-                    collection,
-                    partition: leaf,
-                }
-                | Address::Index {
-                    collection,
-                    index: leaf,
-                    ..
-                },
-            ) => {
-                let loc = match collection {
-                    CollectionSource::Direct(loc) => loc,
-                    CollectionSource::Object(name) => {
-                        match self.collections.get(&ObjectRef::new(&name).within(&ns)) {
-                            Some(coll) => match collection_loc_of(&coll.spec) {
-                                Ok(loc) => loc,
-                                Err(_) => return Vec::new(),
-                            },
-                            None => return Vec::new(),
-                        }
-                    }
-                };
-                (loc, Some(leaf))
-            }
-            _ => return vec![Key::Name(obj.external_name().into())],
+        let (loc, leaf) = match place(obj) {
+            Place::Collection(loc) => (loc, None),
+            Place::InCollection(source, leaf) => match self.collection_loc(&source, &ns) {
+                Some(loc) => (loc, Some(leaf)),
+                None => return Vec::new(),
+            },
+            Place::Other => return vec![Key::Name(obj.external_name().into())],
         };
         let mut keys = self.location_keys(&loc, leaf.as_deref(), &ns);
         if let Some(leaf) = leaf {
@@ -699,6 +689,18 @@ impl Stores {
             );
         }
         keys
+    }
+
+    /// The collection a partition or index in `ns` lives in: given directly, or the one its
+    /// ZillizCollection object names (none when that object is not cached or is invalid).
+    fn collection_loc(&self, source: &CollectionSource, ns: &str) -> Option<CollectionLoc> {
+        match source {
+            CollectionSource::Direct(loc) => Some(loc.clone()),
+            CollectionSource::Object(name) => {
+                let coll = self.collections.get(&ObjectRef::new(name).within(ns))?;
+                collection_loc_of(&coll.spec).ok()
+            }
+        }
     }
 
     /// The keys of objects addressing `loc` (and `leaf` in it) directly: with the same
