@@ -216,9 +216,28 @@ impl Error {
             Error::NoNamespace => "NoNamespace",
             Error::Finalizer(f) => match f.as_ref() {
                 F::ApplyFailed(e) | F::CleanupFailed(e) => e.category(),
+                F::AddFinalizer(_) | F::RemoveFinalizer(_) if self.is_stale_copy() => "StaleCopy",
                 F::AddFinalizer(_) | F::RemoveFinalizer(_) => "FinalizerPatch",
                 F::UnnamedObject | F::InvalidFinalizer => "InvalidObject",
             },
+        }
+    }
+
+    /// A finalizer patch the API server refused because the copy it was made from is out of
+    /// date: its `test` of the finalizers failed (422) or its resourceVersion did not match
+    /// (409). Another write changed the object first, often our own finalizer patch that the
+    /// watch had not delivered when a second trigger (such as the Secret's first event)
+    /// queued the object again; that write's watch event queues it once more with the new copy.
+    fn is_stale_copy(&self) -> bool {
+        use kube::runtime::finalizer::Error as F;
+        match self {
+            Error::Finalizer(f) => match f.as_ref() {
+                F::AddFinalizer(kube::Error::Api(e)) | F::RemoveFinalizer(kube::Error::Api(e)) => {
+                    e.code == 409 || (e.code == 422 && e.message.contains("/metadata/finalizers"))
+                }
+                _ => false,
+            },
+            _ => false,
         }
     }
 
@@ -422,9 +441,11 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
 
 /// Requeue policy: errors that carry a delay use it; the rest back off per object.
 pub fn error_policy<K: Managed>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    let mut attempt = None;
     let delay = err.retry_in().unwrap_or_else(|| {
-        let attempt = ctx.next_failure(&obj.uid().unwrap_or_default());
-        ctx.settings.backoff.delay(attempt, None)
+        let n = ctx.next_failure(&obj.uid().unwrap_or_default());
+        attempt = Some(n);
+        ctx.settings.backoff.delay(n, None)
     });
     match err {
         Error::Finalizer(f)
@@ -434,6 +455,10 @@ pub fn error_policy<K: Managed>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> 
             ) =>
         {
             debug!(kind = K::LABEL, name = %obj.name_any(), error = %err, ?delay, "drop pending")
+        }
+        // once is a race that fixes itself; again and again is worth a warning
+        _ if err.is_stale_copy() && attempt == Some(0) => {
+            debug!(kind = K::LABEL, name = %obj.name_any(), error = %err, ?delay, "stale copy: retrying")
         }
         _ => {
             warn!(kind = K::LABEL, name = %obj.name_any(), error = %err, ?delay, "reconcile failed")
@@ -876,6 +901,33 @@ pub fn reporter() -> Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_finalizer_patch_from_a_stale_copy_is_told_apart() {
+        use kube::{core::Status, runtime::finalizer::Error as F};
+        let api = |code, message: &str| {
+            kube::Error::Api(Status::failure(message, "Invalid").with_code(code).boxed())
+        };
+        let test_failed = "ZillizIndex \"i\" is invalid: operation 'test' failed at path '/metadata/finalizers': value did not match";
+        let cases = [
+            (F::AddFinalizer(api(422, test_failed)), "StaleCopy"),
+            (
+                F::RemoveFinalizer(api(409, "the object has been modified")),
+                "StaleCopy",
+            ),
+            // any other refusal is not a race and keeps its warning
+            (
+                F::AddFinalizer(api(422, "spec.x: Invalid value")),
+                "FinalizerPatch",
+            ),
+            (F::AddFinalizer(api(403, "forbidden")), "FinalizerPatch"),
+        ];
+        for (f, category) in cases {
+            let err = Error::Finalizer(Box::new(f));
+            assert_eq!(err.category(), category, "{err}");
+            assert_eq!(err.is_stale_copy(), category == "StaleCopy", "{err}");
+        }
+    }
 
     #[test]
     fn transition_time_moves_only_with_status() {
