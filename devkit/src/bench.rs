@@ -27,7 +27,10 @@ use std::{
     collections::BTreeMap,
     fmt,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -139,6 +142,14 @@ pub struct Config {
     /// namespace teardown, instead of one delete call per object (`kubectl delete`, a GitOps
     /// prune).
     pub delete_collection: bool,
+    /// Every object gets `deletionPolicy: Orphan`: the operator removes its finalizer without
+    /// any Zilliz call, so the teardown measures what Kubernetes alone costs on this machine
+    /// (the API server, the watches, the finalizer patches, the bench's delete calls).
+    pub orphan: bool,
+    /// Spread the objects over this many namespaces that look alike, as a Kustomize base
+    /// applied once per tenant: the same object and collection names in every namespace, each
+    /// tenant in a database of its own on the one Milvus (1: everything in `default`).
+    pub tenants: usize,
 }
 
 impl Config {
@@ -387,8 +398,18 @@ pub struct Report {
     pub first_drop_after_delete: Option<Duration>,
     /// last delete call answered, after the first was sent
     pub delete_calls_time: Duration,
+    /// first delete call → first delete call of each kind (the bench sends them kind by kind)
+    pub first_delete_by_kind: BTreeMap<&'static str, Duration>,
     /// first delete call → last object of each kind gone (seen by the watch)
     pub last_gone_by_kind: BTreeMap<&'static str, Duration>,
+    /// The objects had `deletionPolicy: Orphan`: no drops, the Kubernetes floor.
+    pub orphan: bool,
+    /// namespaces (tenants) the objects were spread over
+    pub tenants: usize,
+    /// The watches missed deletions, so the end is the list that found nothing left (to 2 s).
+    pub end_by_list: bool,
+    /// times the bench's watches were resumed after the API server ended them
+    pub watch_resumes: usize,
     pub deletion_calls: BTreeMap<String, usize>,
     pub deletion_peak_concurrency: BTreeMap<String, usize>,
     /// The most data plane calls (all of them share the fake's one endpoint) that arrived
@@ -472,6 +493,19 @@ impl Report {
         )
     }
 
+    /// The kind's first delete call → its last object gone.
+    pub fn kind_span(&self, kind: &str) -> Duration {
+        let first = self
+            .first_delete_by_kind
+            .get(kind)
+            .copied()
+            .unwrap_or_default();
+        self.last_gone_by_kind
+            .get(kind)
+            .map(|d| d.saturating_sub(first))
+            .unwrap_or_default()
+    }
+
     pub fn ratio(&self) -> f64 {
         self.delete_time.as_secs_f64() / self.ideal().as_secs_f64().max(1e-9)
     }
@@ -545,6 +579,7 @@ impl Report {
             "ratio": (self.ratio() * 100.0).round() / 100.0,
             "delete_calls_ms": ms(self.delete_calls_time),
             "last_gone_ms_by_kind": self.last_gone_by_kind.iter().map(|(k, d)| (*k, ms(*d))).collect::<BTreeMap<_, _>>(),
+            "kind_span_ms": self.last_gone_by_kind.keys().map(|k| (*k, ms(self.kind_span(k)))).collect::<BTreeMap<_, _>>(),
             "first_drop_after_delete_ms": self.first_drop_after_delete.map(ms),
             "drops_per_object": self.drops().iter().map(|(k, d, n)| (k.label(), (*d as f64 / (*n).max(1) as f64 * 1000.0).round() / 1000.0)).collect::<BTreeMap<_, _>>(),
             "deletion_calls": self.deletion_calls,
@@ -577,6 +612,10 @@ impl Report {
                     "control_plane_rps": self.control_plane_rps,
                     "data_plane_concurrency": self.data_plane_concurrency,
                     "delete": if self.delete_collection { "collection" } else { "each" },
+                    "deletion_policy": if self.orphan { "Orphan" } else { "Delete" },
+                    "tenants": self.tenants,
+                    "end_by_list": self.end_by_list,
+                    "watch_resumes": self.watch_resumes,
                     "data_plane_peak_in_flight": self.data_plane_peak,
                     "control_plane_peak_per_second": self.control_plane_peak_per_second,
                 })
@@ -609,6 +648,19 @@ impl fmt::Display for Report {
             self.concurrency,
             self.poll_base
         )?;
+        if self.tenants > 1 {
+            writeln!(
+                f,
+                "  {} tenants: namespaces and databases alike, with the same names in each",
+                self.tenants
+            )?;
+        }
+        if self.orphan {
+            writeln!(
+                f,
+                "  deletionPolicy: Orphan: no Zilliz calls; the teardown is what Kubernetes alone costs here"
+            )?;
+        }
         writeln!(f, "  {:<58} {:>12}", "figure", "value")?;
         let row = |f: &mut fmt::Formatter<'_>, k: &str, v: String| writeln!(f, "  {k:<58} {v:>12}");
         row(
@@ -630,9 +682,20 @@ impl fmt::Display for Report {
         )?;
         row(
             f,
-            "DELETE ALL: first delete call -> last object gone",
+            if self.end_by_list {
+                "DELETE ALL: first delete call -> last object gone (by list, to 2 s)"
+            } else {
+                "DELETE ALL: first delete call -> last object gone"
+            },
             format!("{:.2?}", self.delete_time),
         )?;
+        if self.watch_resumes > 0 {
+            row(
+                f,
+                "  the bench's watches resumed after the server ended them",
+                self.watch_resumes.to_string(),
+            )?;
+        }
         row(
             f,
             &format!(
@@ -670,7 +733,11 @@ impl fmt::Display for Report {
                 .unwrap_or("-".into()),
         )?;
         for (k, d) in &self.last_gone_by_kind {
-            row(f, &format!("  last {k} gone after"), format!("{d:.2?}"))?;
+            row(
+                f,
+                &format!("  last {k} gone after (after its kind's first delete)"),
+                format!("{d:.2?} ({:.2?})", self.kind_span(k)),
+            )?;
         }
         for (k, d, objs) in self.drops() {
             row(
@@ -828,55 +895,93 @@ fn err(what: &str) -> impl Fn(kube::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
-fn object_json(kind: Kind, i: usize, fake: &str) -> (String, Value) {
-    let name = format!("bench-{}-{i:05}", kind.label());
+/// Where object `i` of a kind lives: its namespace, its database and its number there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Slot {
+    ns: String,
+    db: String,
+    /// the number in names: `i` itself with one tenant, else `i` within its tenant
+    j: usize,
+    /// `i`, which keeps cluster ids unique across tenants
+    i: usize,
+}
+
+impl Slot {
+    fn of(i: usize, tenants: usize) -> Slot {
+        if tenants <= 1 {
+            return Slot {
+                ns: NAMESPACE.into(),
+                db: "default".into(),
+                j: i,
+                i,
+            };
+        }
+        let t = i % tenants;
+        Slot {
+            ns: format!("tenant-{t:04}"),
+            db: format!("tenant_{t:04}"),
+            j: i / tenants,
+            i,
+        }
+    }
+}
+
+fn object_json(kind: Kind, slot: &Slot, fake: &str, orphan: bool) -> (String, Value) {
+    let Slot { ns, db, j, i } = slot;
+    let name = format!("bench-{}-{j:05}", kind.label());
     let creds = json!({"name": SECRET, "key": "apiKey"});
     let connection = json!({"endpoint": fake, "credentialsSecretRef": creds});
-    let spec = match kind {
+    let mut spec = match kind {
         Kind::Cluster => json!({
             "clusterId": format!("in01-bench{i:05}"),
             "controlPlane": {"apiVersion": "v2", "baseUrl": fake},
             "credentialsSecretRef": creds,
         }),
         Kind::Collection => json!({
-            "collectionName": format!("coll_{i:05}"),
-            "dbName": "default",
+            "collectionName": format!("coll_{j:05}"),
+            "dbName": db,
             "connection": connection,
         }),
         // partitions and indexes live in collections of their own, which no object names
         Kind::Partition => json!({
-            "partitionName": format!("p_{i:05}"),
-            "collectionName": format!("pcoll_{i:05}"),
+            "partitionName": format!("p_{j:05}"),
+            "collectionName": format!("pcoll_{j:05}"),
+            "dbName": db,
             "connection": connection,
         }),
         Kind::Index => json!({
             "indexName": "vector_idx",
-            "collectionName": format!("icoll_{i:05}"),
+            "collectionName": format!("icoll_{j:05}"),
+            "dbName": db,
             "connection": connection,
         }),
     };
+    if orphan {
+        spec["deletionPolicy"] = json!("Orphan");
+    }
     let obj = json!({
         "apiVersion": "zilliz.io/v1alpha1",
         "kind": kind.kind(),
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": ns},
         "spec": spec,
     });
     (name, obj)
 }
 
-fn seed(fake: &ZillizFake, kind: Kind, i: usize) {
+fn seed(fake: &ZillizFake, kind: Kind, slot: &Slot) {
+    let Slot { db, j, i, .. } = slot;
     match kind {
         Kind::Cluster => fake.add_cluster(&format!("in01-bench{i:05}")),
-        Kind::Collection => fake.add_collection("default", &format!("coll_{i:05}"), false),
+        Kind::Collection => fake.add_collection(db, &format!("coll_{j:05}"), false),
         Kind::Partition => {
-            let coll = format!("pcoll_{i:05}");
-            fake.add_collection("default", &coll, true);
-            fake.add_partition("default", &coll, &format!("p_{i:05}"), true);
+            let coll = format!("pcoll_{j:05}");
+            fake.add_collection(db, &coll, true);
+            fake.add_partition(db, &coll, &format!("p_{j:05}"), true);
         }
         Kind::Index => {
-            let coll = format!("icoll_{i:05}");
-            fake.add_collection("default", &coll, false);
-            fake.add_index("default", &coll, "vector_idx");
+            let coll = format!("icoll_{j:05}");
+            fake.add_collection(db, &coll, false);
+            fake.add_index(db, &coll, "vector_idx");
         }
     }
 }
@@ -940,13 +1045,13 @@ fn is_ready(o: &DynamicObject) -> bool {
     finalized && ready
 }
 
-/// Objects of the kinds in play that are finalized and Ready, and how many exist.
+/// Objects of the kinds in play that are finalized and Ready, and how many exist (in every
+/// namespace: the API server holds nothing else of these kinds).
 async fn count_ready(client: &Client, kinds: &[Kind]) -> Result<(usize, usize), String> {
     let mut ready = 0;
     let mut all = 0;
     for kind in kinds {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), NAMESPACE, &kind.api_resource());
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
         let list = api
             .list(&ListParams::default())
             .await
@@ -955,6 +1060,44 @@ async fn count_ready(client: &Client, kinds: &[Kind]) -> Result<(usize, usize), 
         ready += list.items.iter().filter(|o| is_ready(o)).count();
     }
     Ok((ready, all))
+}
+
+/// Timestamps each deletion of `kind`. A watch the API server ends (a burst of events it could
+/// not hand over fast enough, as the real one ends a slow watcher) is resumed from the last
+/// resourceVersion seen, so a deletecollection burst is timed by the watch too, not by the
+/// 2-second list that backs it up.
+async fn watch_deletions(
+    api: Api<DynamicObject>,
+    mut rv: String,
+    mut events: futures::stream::BoxStream<'static, kube::Result<WatchEvent<DynamicObject>>>,
+    kind: Kind,
+    gone: Arc<Mutex<Vec<(Kind, Instant)>>>,
+    resumes: Arc<AtomicUsize>,
+) {
+    loop {
+        while let Some(Ok(ev)) = events.next().await {
+            let seen = match ev {
+                WatchEvent::Deleted(o) => {
+                    gone.lock().unwrap().push((kind, Instant::now()));
+                    o.metadata.resource_version
+                }
+                WatchEvent::Added(o) | WatchEvent::Modified(o) => o.metadata.resource_version,
+                WatchEvent::Bookmark(b) => Some(b.metadata.resource_version),
+                // 410 Gone and the like: the list every 2 s takes over
+                WatchEvent::Error(_) => return,
+            };
+            if let Some(seen) = seen {
+                rv = seen;
+            }
+        }
+        if resumes.fetch_add(1, Ordering::Relaxed) > 1000 {
+            return;
+        }
+        match api.watch(&WatchParams::default().timeout(290), &rv).await {
+            Ok(stream) => events = stream.boxed(),
+            Err(_) => return,
+        }
+    }
 }
 
 /// One run of the benchmark.
@@ -974,43 +1117,66 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
     fake.set_latency(cfg.latency);
     let fake_uri = fake.uri();
 
-    let secrets: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        NAMESPACE,
-        &ApiResource {
-            group: String::new(),
-            version: "v1".into(),
-            api_version: "v1".into(),
-            kind: "Secret".into(),
-            plural: "secrets".into(),
-        },
-    );
-    let secret: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": SECRET, "namespace": NAMESPACE},
-        "type": "Opaque",
-        "stringData": {"apiKey": TOKEN},
+    // the tenants' namespaces, each with the Secret
+    let namespaces: Vec<String> = (0..cfg.tenants.max(1))
+        .map(|t| Slot::of(t, cfg.tenants).ns)
+        .collect();
+    let core = |kind: &str, plural: &str| ApiResource {
+        group: String::new(),
+        version: "v1".into(),
+        api_version: "v1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    };
+    let ns_api: Api<DynamicObject> =
+        Api::all_with(client.clone(), &core("Namespace", "namespaces"));
+    stream::iter(namespaces.iter().map(|ns| {
+        let ns_api = ns_api.clone();
+        let secrets: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), ns, &core("Secret", "secrets"));
+        async move {
+            if ns != NAMESPACE {
+                let namespace: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns},
+                }))
+                .map_err(|e| e.to_string())?;
+                ns_api
+                    .create(&PostParams::default(), &namespace)
+                    .await
+                    .map_err(err("create Namespace"))?;
+            }
+            let secret: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": SECRET, "namespace": ns},
+                "type": "Opaque",
+                "stringData": {"apiKey": TOKEN},
+            }))
+            .map_err(|e| e.to_string())?;
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .map_err(err("create Secret"))
+        }
     }))
-    .map_err(|e| e.to_string())?;
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .map_err(err("create Secret"))?;
+    .buffer_unordered(cfg.client_concurrency.max(1))
+    .try_collect::<Vec<_>>()
+    .await?;
 
     // 1. the N objects, before the operator starts
     let mut todo = Vec::new();
     for (kind, n) in &per_kind {
         for i in 0..*n {
-            seed(&fake, *kind, i);
-            let (name, obj) = object_json(*kind, i, &fake_uri);
+            let slot = Slot::of(i, cfg.tenants);
+            seed(&fake, *kind, &slot);
+            let (name, obj) = object_json(*kind, &slot, &fake_uri, cfg.orphan);
             let obj: DynamicObject = serde_json::from_value(obj).map_err(|e| e.to_string())?;
-            todo.push((*kind, name, obj));
+            todo.push((*kind, slot.ns, name, obj));
         }
     }
     let started = Instant::now();
-    stream::iter(todo.iter().map(|(kind, _, obj)| {
+    stream::iter(todo.iter().map(|(kind, ns, _, obj)| {
         let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), NAMESPACE, &kind.api_resource());
+            Api::namespaced_with(client.clone(), ns, &kind.api_resource());
         async move { api.create(&PostParams::default(), obj).await }
     }))
     .buffer_unordered(cfg.client_concurrency.max(1))
@@ -1086,10 +1252,10 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
 
     // 3. delete everything at once; a watch per kind timestamps each disappearance
     let gone: Arc<Mutex<Vec<(Kind, Instant)>>> = Arc::default();
+    let resumes: Arc<AtomicUsize> = Arc::default();
     let mut watches = Vec::new();
     for kind in &kinds {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), NAMESPACE, &kind.api_resource());
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
         let rv = api
             .list(&ListParams::default().limit(1))
             .await
@@ -1097,67 +1263,80 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
             .metadata
             .resource_version
             .unwrap_or_default();
-        let mut events = api
+        let events = api
             .watch(&WatchParams::default().timeout(290), &rv)
             .await
             .map_err(err("watch"))?
             .boxed();
-        let gone = gone.clone();
-        let kind = *kind;
-        watches.push(tokio::spawn(async move {
-            while let Some(Ok(ev)) = events.next().await {
-                if let WatchEvent::Deleted(_) = ev {
-                    gone.lock().unwrap().push((kind, Instant::now()));
-                }
-            }
-        }));
+        watches.push(tokio::spawn(watch_deletions(
+            api,
+            rv,
+            events,
+            *kind,
+            gone.clone(),
+            resumes.clone(),
+        )));
     }
     let k8s_2 = cluster.server.request_counts();
     let fake_2 = fake.total_calls();
     let metrics_2 = reconciles(&op.http("/metrics").await.1);
     let bench_cpu_0 = proc_stats(std::process::id()).unwrap_or_default();
     let t0 = Instant::now();
-    if cfg.delete_collection {
-        futures::future::try_join_all(kinds.iter().map(|kind| {
+    // (kind, when its delete call was sent): the bench sends the kinds one after the other
+    let sent: Vec<(&'static str, Duration)> = if cfg.delete_collection {
+        let calls: Vec<(Kind, &String)> = kinds
+            .iter()
+            .flat_map(|kind| namespaces.iter().map(move |ns| (*kind, ns)))
+            .collect();
+        stream::iter(calls.into_iter().map(|(kind, ns)| {
             let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), NAMESPACE, &kind.api_resource());
+                Api::namespaced_with(client.clone(), ns, &kind.api_resource());
             async move {
+                let sent = t0.elapsed();
                 api.delete_collection(&DeleteParams::default(), &ListParams::default())
                     .await
+                    .map(|_| (kind.label(), sent))
             }
         }))
+        .buffer_unordered(cfg.client_concurrency.max(1))
+        .try_collect()
         .await
-        .map_err(err("deletecollection"))?;
+        .map_err(err("deletecollection"))?
     } else {
-        stream::iter(todo.iter().map(|(kind, name, _)| {
+        stream::iter(todo.iter().map(|(kind, ns, name, _)| {
             let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), NAMESPACE, &kind.api_resource());
-            async move { api.delete(name, &DeleteParams::default()).await }
+                Api::namespaced_with(client.clone(), ns, &kind.api_resource());
+            async move {
+                let sent = t0.elapsed();
+                api.delete(name, &DeleteParams::default())
+                    .await
+                    .map(|_| (kind.label(), sent))
+            }
         }))
         .buffer_unordered(cfg.client_concurrency.max(1))
-        .try_collect::<Vec<_>>()
+        .try_collect()
         .await
-        .map_err(err("delete object"))?;
-    }
+        .map_err(err("delete object"))?
+    };
     let delete_calls_time = t0.elapsed();
+    let mut first_delete_by_kind: BTreeMap<&'static str, Duration> = BTreeMap::new();
+    for (kind, at) in sent {
+        let e = first_delete_by_kind.entry(kind).or_insert(at);
+        *e = (*e).min(at);
+    }
     let mut last_list = Instant::now();
-    let end = loop {
+    let (end, end_by_list) = loop {
         let seen = gone.lock().unwrap().len();
         if seen >= cfg.objects {
-            break gone
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|(_, t)| *t)
-                .max()
-                .unwrap_or(t0);
+            let last = gone.lock().unwrap().iter().map(|(_, t)| *t).max();
+            break (last.unwrap_or(t0), false);
         }
         if last_list.elapsed() > Duration::from_secs(2) {
             last_list = Instant::now();
             let (_, left) = count_ready(&client, &kinds).await?;
             if left == 0 {
                 // the watch missed some: the list says when, to 2 s
-                break Instant::now();
+                break (Instant::now(), true);
             }
         }
         if t0.elapsed() > cfg.timeout {
@@ -1269,7 +1448,12 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
         delete_time,
         first_drop_after_delete,
         delete_calls_time,
+        first_delete_by_kind,
         last_gone_by_kind,
+        orphan: cfg.orphan,
+        tenants: cfg.tenants.max(1),
+        end_by_list,
+        watch_resumes: resumes.load(Ordering::Relaxed),
         deletion_calls,
         deletion_peak_concurrency,
         data_plane_peak,
@@ -1330,6 +1514,49 @@ mod tests {
     }
 
     #[test]
+    fn orphan_objects_name_the_policy_and_the_rest_default_to_delete() {
+        let slot = Slot::of(7, 1);
+        for kind in Kind::ALL {
+            let (_, obj) = object_json(kind, &slot, "http://fake", true);
+            assert_eq!(obj["spec"]["deletionPolicy"], "Orphan", "{kind:?}");
+            let (_, obj) = object_json(kind, &slot, "http://fake", false);
+            assert!(obj["spec"].get("deletionPolicy").is_none(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn tenants_repeat_names_in_namespaces_and_databases_of_their_own() {
+        assert_eq!(Slot::of(7, 1).ns, NAMESPACE);
+        let (a, b) = (Slot::of(3, 10), Slot::of(13, 10));
+        assert_eq!(
+            (a.ns.as_str(), b.ns.as_str()),
+            ("tenant-0003", "tenant-0003")
+        );
+        assert_eq!((a.j, b.j), (0, 1));
+        let c = Slot::of(4, 10);
+        for kind in Kind::ALL {
+            let (name_a, obj_a) = object_json(kind, &a, "http://fake", false);
+            let (name_c, obj_c) = object_json(kind, &c, "http://fake", false);
+            // the same names in two tenants, in two namespaces and two databases
+            assert_eq!(name_a, name_c, "{kind:?}");
+            assert_ne!(
+                obj_a["metadata"]["namespace"],
+                obj_c["metadata"]["namespace"]
+            );
+            if kind == Kind::Cluster {
+                assert_ne!(obj_a["spec"]["clusterId"], obj_c["spec"]["clusterId"]);
+            } else {
+                assert_eq!(
+                    obj_a["spec"]["collectionName"],
+                    obj_c["spec"]["collectionName"]
+                );
+                assert_eq!(obj_a["spec"]["dbName"], "tenant_0003");
+                assert_eq!(obj_c["spec"]["dbName"], "tenant_0004");
+            }
+        }
+    }
+
+    #[test]
     fn split_and_reconcile_metrics() {
         let cfg = Config {
             objects: 10,
@@ -1343,6 +1570,8 @@ mod tests {
             control_plane_rps: Some(0),
             data_plane_concurrency: None,
             delete_collection: false,
+            orphan: false,
+            tenants: 1,
         };
         let args = cfg.operator_args().join(" ");
         assert!(args.ends_with("--control-plane-rps 0"), "{args}");

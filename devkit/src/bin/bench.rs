@@ -5,6 +5,10 @@
 //! binary), built with `cargo build --release --bin zilliz-operator` when missing or when
 //! `--rebuild` is given; `--operator PATH` runs another one. `--delete collection` deletes with
 //! one deletecollection call per kind (a namespace teardown) instead of a call per object.
+//! `--deletion-policy Orphan` gives every object `Orphan`: no Zilliz calls at all, so the
+//! teardown measures the Kubernetes side alone (the floor any operator meets on this machine).
+//! `--tenants T` spreads the objects over T namespaces that look alike (the same names in each,
+//! each tenant in a database of its own), as a Kustomize base applied per tenant.
 
 use std::{
     path::PathBuf,
@@ -20,8 +24,8 @@ const USAGE: &str =
     "usage: bench [--objects N] [--latency 5ms]... [--kinds all|collection|cluster|partition|index]
              [--concurrency 16] [--client-concurrency 32] [--poll-base 20ms] [--timeout 600s]
              [--control-plane-rps N] [--data-plane-concurrency N] (passed to the operator
-             when given; 0 turns a limit off) [--delete each|collection] [--operator PATH]
-             [--rebuild]";
+             when given; 0 turns a limit off) [--delete each|collection]
+             [--deletion-policy Delete|Orphan] [--tenants T] [--operator PATH] [--rebuild]";
 
 fn operator_binary(explicit: Option<PathBuf>, rebuild: bool) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
@@ -73,6 +77,8 @@ struct Args {
     control_plane_rps: Option<u32>,
     data_plane_concurrency: Option<usize>,
     delete_collection: bool,
+    orphan: bool,
+    tenants: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -89,6 +95,8 @@ fn parse_args() -> Result<Args, String> {
         control_plane_rps: None,
         data_plane_concurrency: None,
         delete_collection: false,
+        orphan: false,
+        tenants: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -118,6 +126,14 @@ fn parse_args() -> Result<Args, String> {
                     _ => return Err(bad()),
                 }
             }
+            "--tenants" => a.tenants = value.parse().map_err(|_| bad())?,
+            "--deletion-policy" => {
+                a.orphan = match value.as_str() {
+                    "Delete" | "delete" => false,
+                    "Orphan" | "orphan" => true,
+                    _ => return Err(bad()),
+                }
+            }
             "--data-plane-concurrency" => {
                 a.data_plane_concurrency = Some(value.parse().map_err(|_| bad())?)
             }
@@ -129,6 +145,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.objects == 0 {
         return Err("--objects must be > 0".into());
+    }
+    if a.tenants == 0 || a.tenants > 9999 {
+        return Err("--tenants must be 1 to 9999".into());
     }
     Ok(a)
 }
@@ -173,6 +192,8 @@ async fn main() -> ExitCode {
             control_plane_rps: args.control_plane_rps,
             data_plane_concurrency: args.data_plane_concurrency,
             delete_collection: args.delete_collection,
+            orphan: args.orphan,
+            tenants: args.tenants,
         };
         println!(
             "\nrunning: {} objects, latency {latency:?}: {} run {}",
