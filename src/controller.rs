@@ -707,6 +707,15 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         && !accepted
         && let Some(stores) = &ctx.stores
     {
+        // A restarted operator may run a cluster before the caches of the kinds that live in
+        // it hold their first lists: none seen yet is not none.
+        if !stores.synced() {
+            return Err(Error::Pending {
+                reason: "CachesSyncing",
+                message: "waiting for the caches to list every object before looking for objects in this cluster".into(),
+                retry_in: ctx.settings.poll.delay(0, None),
+            });
+        }
         let dependents =
             stores.cluster_dependents(&obj.namespace().unwrap_or_default(), &obj.name_any());
         if !dependents.is_empty() {

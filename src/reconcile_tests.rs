@@ -639,6 +639,48 @@ fn cluster(uri: &str, status: Option<Value>) -> Value {
     obj
 }
 
+/// A restarted operator: the clusters' cache is filled, the collections' is not yet. The
+/// deleted cluster is not dropped (nor its Secret read) until every cache holds its first list:
+/// a collection in it not seen yet is still a collection in it.
+#[tokio::test]
+async fn a_cluster_is_not_dropped_before_every_cache_holds_its_first_list() {
+    use crate::stores::Stores;
+    use kube::runtime::watcher;
+    let (ctx, mut api) = testcontext();
+    let obj = cluster("http://cp.invalid", None);
+    let (stores, mut writers) = Stores::new();
+    writers
+        .clusters
+        .apply_watcher_event(&watcher::Event::InitApply(
+            typed::<ZillizCluster>(&obj).as_ref().clone(),
+        ));
+    writers
+        .clusters
+        .apply_watcher_event(&watcher::Event::InitDone);
+    writers
+        .partitions
+        .apply_watcher_event(&watcher::Event::InitDone);
+    writers
+        .indexes
+        .apply_watcher_event(&watcher::Event::InitDone);
+    writers
+        .collections
+        .apply_watcher_event(&watcher::Event::Init);
+    let Ok(ctx) = Arc::try_unwrap(ctx) else {
+        panic!("the test context is shared")
+    };
+    let ctx = Arc::new(ctx.with_stores(stores));
+    let result = tokio::time::timeout(
+        Duration::from_secs(2),
+        reconcile::<ZillizCluster>(typed(&obj), ctx),
+    )
+    .await
+    .expect("the reconcile called an API");
+    let (reason, message, _) = pending(result);
+    assert_eq!(reason, "CachesSyncing", "{message}");
+    api.expect_silence().await;
+}
+
 #[tokio::test]
 async fn cluster_drop_waits_for_deleted() {
     let (ctx, mut api) = testcontext();
@@ -799,6 +841,7 @@ mod janitor {
         )
     }
 
+    /// Caches whose first lists are in, holding `collections`.
     fn users(collections: Vec<Value>) -> Stores {
         let (stores, mut writers) = Stores::new();
         for c in collections {
@@ -806,6 +849,18 @@ mod janitor {
                 .collections
                 .apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(c).unwrap()));
         }
+        writers
+            .clusters
+            .apply_watcher_event(&watcher::Event::InitDone);
+        writers
+            .collections
+            .apply_watcher_event(&watcher::Event::InitDone);
+        writers
+            .partitions
+            .apply_watcher_event(&watcher::Event::InitDone);
+        writers
+            .indexes
+            .apply_watcher_event(&watcher::Event::InitDone);
         stores
     }
 
@@ -846,6 +901,54 @@ mod janitor {
         );
         req.ok(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": NS}}));
         assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
+    }
+
+    /// A restarted operator: the Secret cache is filled, the others are not yet. The guard
+    /// stays, with no API call, and the janitor looks again soon.
+    #[tokio::test]
+    async fn keeps_the_guard_until_every_cache_holds_its_first_list() {
+        let (ctx, mut api) = testcontext();
+        let (stores, mut writers) = Stores::new();
+        writers
+            .clusters
+            .apply_watcher_event(&watcher::Event::InitDone);
+        writers
+            .partitions
+            .apply_watcher_event(&watcher::Event::InitDone);
+        writers
+            .indexes
+            .apply_watcher_event(&watcher::Event::InitDone);
+        // the collections' first list, with the Secret's only user, is still coming
+        writers
+            .collections
+            .apply_watcher_event(&watcher::Event::Init);
+        let janitor = Arc::new(Janitor {
+            client: ctx.client.clone(),
+            users: stores.clone(),
+        });
+        // (a release would wait on the mock API server's answer: bounded)
+        let action = tokio::time::timeout(
+            Duration::from_secs(2),
+            janitor_reconcile(secret_meta(&[IN_USE]), janitor.clone()),
+        )
+        .await
+        .expect("the janitor called the API server")
+        .unwrap();
+        assert_eq!(action, Action::requeue(Duration::from_millis(200)));
+        api.expect_silence().await;
+        writers
+            .collections
+            .apply_watcher_event(&watcher::Event::InitApply(
+                serde_json::from_value(user(true)).unwrap(),
+            ));
+        writers
+            .collections
+            .apply_watcher_event(&watcher::Event::InitDone);
+        // now it sees the user, on its way out: still kept
+        let action = janitor_reconcile(secret_meta(&[IN_USE]), janitor)
+            .await
+            .unwrap();
+        assert_eq!(action, Action::requeue(Duration::from_secs(2)));
     }
 
     #[tokio::test]

@@ -140,6 +140,12 @@ pub async fn reconcile(
     let Some(index) = secret.finalizers().iter().position(|f| f == IN_USE) else {
         return Ok(Action::await_change());
     };
+    // A restarted operator's Secret cache fills before the others: until they hold every
+    // object, "no user" may only mean "none seen yet", and releasing the guard then would let a
+    // namespace deletion take the Secret before the drops that need it.
+    if !ctx.users.synced() {
+        return Ok(Action::requeue(Duration::from_millis(200)));
+    }
     let ns = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
     let (users, deleting) = ctx.users.secret_users(&ns, &name);

@@ -257,6 +257,9 @@ struct Index {
     /// The index of a re-list in progress (between `Init` and `InitDone`), built as its
     /// objects arrive and swapped in at the end, as kube's store does.
     relist: Option<Entries>,
+    /// The first list is in. Before it, an object missing from the index may only not have
+    /// been seen yet.
+    synced: bool,
 }
 
 impl Index {
@@ -274,6 +277,7 @@ impl Index {
                 if let Some(relist) = self.relist.take() {
                     self.live = relist;
                 }
+                self.synced = true;
             }
         }
     }
@@ -383,6 +387,11 @@ impl<K: Managed> CacheWriter<K> {
 impl<K: Managed> Cache<K> {
     pub fn store(&self) -> &Store<K> {
         &self.store
+    }
+
+    /// Its first list is in the store and the index.
+    pub fn synced(&self) -> bool {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).synced
     }
 
     pub fn get(&self, obj: &ObjectRef<K>) -> Option<Arc<K>> {
@@ -523,7 +532,16 @@ fn source_key(source: &CollectionSource, ns: &str, stores: &Stores) -> Option<St
 }
 
 impl Stores {
+    /// Every cache holds its first list: only then does "no object names it" mean none does.
+    pub fn synced(&self) -> bool {
+        self.clusters.synced()
+            && self.collections.synced()
+            && self.partitions.synced()
+            && self.indexes.synced()
+    }
+
     /// Objects naming the Secret `ns/name` directly, and how many of them are being deleted.
+    /// Meaningful once [`Stores::synced`].
     pub fn secret_users(&self, ns: &str, name: &str) -> (usize, usize) {
         let all = Key::Secret(ns.into(), name.into());
         let deleting = Key::SecretDeleting(ns.into(), name.into());
