@@ -20,6 +20,7 @@ fn config(objects: usize, tenants: usize, delete_collection: bool, orphan: bool)
         delete_collection,
         orphan,
         tenants,
+        restart: false,
     }
 }
 
@@ -77,6 +78,23 @@ async fn an_orphan_teardown_makes_no_zilliz_call() {
         "{:?}",
         r.deletion_k8s
     );
+    assert_eq!(r.operator_warnings, 0, "{:?}", r.warning_kinds);
+    assert!(!r.end_by_list, "the watches missed a deletion");
+}
+
+/// Everything deleted while the operator is down (an upgrade in the middle of a teardown):
+/// the new operator drops each object's resource exactly once and leaves nothing waiting on
+/// the finalizer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teardown_while_the_operator_is_down_is_finished_by_the_next_one() {
+    let mut cfg = config(20, 1, false, false);
+    cfg.restart = true;
+    let r = bench::run(&cfg).await.expect("bench run");
+    assert!(r.restart);
+    for (kind, drops, objects) in r.drops() {
+        assert_eq!(drops, objects, "{kind:?}: drop calls");
+    }
+    assert!(r.first_drop_after_delete.is_some());
     assert_eq!(r.operator_warnings, 0, "{:?}", r.warning_kinds);
     assert!(!r.end_by_list, "the watches missed a deletion");
 }

@@ -150,6 +150,10 @@ pub struct Config {
     /// applied once per tenant: the same object and collection names in every namespace, each
     /// tenant in a database of its own on the one Milvus (1: everything in `default`).
     pub tenants: usize,
+    /// The operator is stopped once everything is Ready, all objects are deleted while it is
+    /// down (they wait on its finalizer), and a new one is started: an upgrade or a failover
+    /// in the middle of a teardown. Times then count from its start.
+    pub restart: bool,
 }
 
 impl Config {
@@ -410,6 +414,10 @@ pub struct Report {
     pub end_by_list: bool,
     /// times the bench's watches were resumed after the API server ended them
     pub watch_resumes: usize,
+    /// The operator was down during the deletes; deletion times count from its new start.
+    pub restart: bool,
+    /// The operator's CPU seconds when the deletion phase began (0 for a restarted one).
+    pub deletion_cpu_base: f64,
     pub deletion_calls: BTreeMap<String, usize>,
     pub deletion_peak_concurrency: BTreeMap<String, usize>,
     /// The most data plane calls (all of them share the fake's one endpoint) that arrived
@@ -551,12 +559,12 @@ impl Report {
 
     /// Operator + bench CPU in the deletion phase, per second of it.
     pub fn cores_busy(&self) -> f64 {
-        let op = self.proc_after_delete.cpu_seconds - self.proc_after_ready.cpu_seconds;
+        let op = self.proc_after_delete.cpu_seconds - self.deletion_cpu_base;
         (op + self.bench_cpu_deletion) / self.delete_time.as_secs_f64().max(1e-9)
     }
 
     pub fn cpu_per_1000_drops(&self) -> f64 {
-        let cpu = self.proc_after_delete.cpu_seconds - self.proc_after_ready.cpu_seconds;
+        let cpu = self.proc_after_delete.cpu_seconds - self.deletion_cpu_base;
         cpu * 1000.0 / self.total_drops().max(1) as f64
     }
 
@@ -615,6 +623,7 @@ impl Report {
                     "deletion_policy": if self.orphan { "Orphan" } else { "Delete" },
                     "tenants": self.tenants,
                     "end_by_list": self.end_by_list,
+                    "restart": self.restart,
                     "watch_resumes": self.watch_resumes,
                     "data_plane_peak_in_flight": self.data_plane_peak,
                     "control_plane_peak_per_second": self.control_plane_peak_per_second,
@@ -655,6 +664,12 @@ impl fmt::Display for Report {
                 self.tenants
             )?;
         }
+        if self.restart {
+            writeln!(
+                f,
+                "  restart: all objects deleted while the operator was down; times from its new start"
+            )?;
+        }
         if self.orphan {
             writeln!(
                 f,
@@ -682,10 +697,13 @@ impl fmt::Display for Report {
         )?;
         row(
             f,
-            if self.end_by_list {
-                "DELETE ALL: first delete call -> last object gone (by list, to 2 s)"
-            } else {
-                "DELETE ALL: first delete call -> last object gone"
+            match (self.restart, self.end_by_list) {
+                (false, false) => "DELETE ALL: first delete call -> last object gone",
+                (false, true) => {
+                    "DELETE ALL: first delete call -> last object gone (by list, to 2 s)"
+                }
+                (true, false) => "DELETE ALL: operator start -> last object gone",
+                (true, true) => "DELETE ALL: operator start -> last object gone (by list, to 2 s)",
             },
             format!("{:.2?}", self.delete_time),
         )?;
@@ -727,7 +745,11 @@ impl fmt::Display for Report {
         )?;
         row(
             f,
-            "  first delete call -> first drop at the fake",
+            if self.restart {
+                "  operator start -> first drop at the fake"
+            } else {
+                "  first delete call -> first drop at the fake"
+            },
             self.first_drop_after_delete
                 .map(|d| format!("{d:.2?}"))
                 .unwrap_or("-".into()),
@@ -1190,19 +1212,17 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
     let fake_0 = fake.total_calls();
     let args = cfg.operator_args();
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let rust_log = std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into());
+    let spawn = |name: &str| {
+        cluster.spawn_operator(
+            &cfg.operator_bin,
+            name,
+            &arg_refs,
+            &[("RUST_LOG", &rust_log), ("LOG_FORMAT", "json")],
+        )
+    };
     let spawned = Instant::now();
-    let mut op = cluster.spawn_operator(
-        &cfg.operator_bin,
-        "operator",
-        &arg_refs,
-        &[
-            (
-                "RUST_LOG",
-                &std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()),
-            ),
-            ("LOG_FORMAT", "json"),
-        ],
-    );
+    let mut op = spawn("operator");
     let pid = op.pid().ok_or("the operator exited at once")?;
     op.addr().await;
     loop {
@@ -1240,7 +1260,12 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
             quiet_since = Instant::now();
         }
         if spawned.elapsed() > cfg.timeout {
-            return Err("the operator never went quiet after Ready".into());
+            return Err(format!(
+                "the operator never went quiet after Ready (Ready after {spawn_to_ready:?}; reconciles {:?}, Zilliz calls {})\n{}",
+                last.0,
+                last.1,
+                op.log_tail()
+            ));
         }
     }
     let creation_reconciles = last.0.clone();
@@ -1249,6 +1274,19 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
     let k8s_1 = cluster.server.request_counts();
     let creation_k8s = diff_counts(&k8s_0, &k8s_1);
     let proc_after_ready = proc_stats(pid).unwrap_or_default();
+
+    // (--restart) the operator goes down; its log is kept for the warnings
+    let mut earlier_log = String::new();
+    if cfg.restart {
+        op.sigterm();
+        if op.exit_within(Duration::from_secs(30)).await.is_none() {
+            return Err(format!(
+                "the operator did not stop within 30 s\n{}",
+                op.log_tail()
+            ));
+        }
+        earlier_log = op.log();
+    }
 
     // 3. delete everything at once; a watch per kind timestamps each disappearance
     let gone: Arc<Mutex<Vec<(Kind, Instant)>>> = Arc::default();
@@ -1279,9 +1317,13 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
     }
     let k8s_2 = cluster.server.request_counts();
     let fake_2 = fake.total_calls();
-    let metrics_2 = reconciles(&op.http("/metrics").await.1);
+    let metrics_2 = if cfg.restart {
+        BTreeMap::new()
+    } else {
+        reconciles(&op.http("/metrics").await.1)
+    };
     let bench_cpu_0 = proc_stats(std::process::id()).unwrap_or_default();
-    let t0 = Instant::now();
+    let mut t0 = Instant::now();
     // (kind, when its delete call was sent): the bench sends the kinds one after the other
     let sent: Vec<(&'static str, Duration)> = if cfg.delete_collection {
         let calls: Vec<(Kind, &String)> = kinds
@@ -1323,6 +1365,17 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
     for (kind, at) in sent {
         let e = first_delete_by_kind.entry(kind).or_insert(at);
         *e = (*e).min(at);
+    }
+    // (--restart) every object now waits on the finalizer; the new operator's start is t0
+    let mut cpu_base = proc_after_ready.cpu_seconds;
+    let mut pid = pid;
+    if cfg.restart {
+        first_delete_by_kind.clear();
+        t0 = Instant::now();
+        op = spawn("operator-restarted");
+        pid = op.pid().ok_or("the restarted operator exited at once")?;
+        op.addr().await;
+        cpu_base = 0.0;
     }
     let mut last_list = Instant::now();
     let (end, end_by_list) = loop {
@@ -1403,7 +1456,7 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
     for w in watches {
         w.abort();
     }
-    let log = op.log();
+    let log = earlier_log + &op.log();
     if let Some(path) = std::env::var_os("BENCH_OPERATOR_LOG") {
         std::fs::write(&path, &log).map_err(|e| format!("writing the operator log: {e}"))?;
     }
@@ -1454,6 +1507,8 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
         tenants: cfg.tenants.max(1),
         end_by_list,
         watch_resumes: resumes.load(Ordering::Relaxed),
+        restart: cfg.restart,
+        deletion_cpu_base: cpu_base,
         deletion_calls,
         deletion_peak_concurrency,
         data_plane_peak,
@@ -1572,6 +1627,7 @@ mod tests {
             delete_collection: false,
             orphan: false,
             tenants: 1,
+            restart: false,
         };
         let args = cfg.operator_args().join(" ");
         assert!(args.ends_with("--control-plane-rps 0"), "{args}");

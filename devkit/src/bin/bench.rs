@@ -9,6 +9,8 @@
 //! teardown measures the Kubernetes side alone (the floor any operator meets on this machine).
 //! `--tenants T` spreads the objects over T namespaces that look alike (the same names in each,
 //! each tenant in a database of its own), as a Kustomize base applied per tenant.
+//! `--restart` stops the operator once all is Ready, deletes everything while it is down and
+//! starts a new one: the time from its start to the first drop and to the last object gone.
 
 use std::{
     path::PathBuf,
@@ -25,7 +27,8 @@ const USAGE: &str =
              [--concurrency 16] [--client-concurrency 32] [--poll-base 20ms] [--timeout 600s]
              [--control-plane-rps N] [--data-plane-concurrency N] (passed to the operator
              when given; 0 turns a limit off) [--delete each|collection]
-             [--deletion-policy Delete|Orphan] [--tenants T] [--operator PATH] [--rebuild]";
+             [--deletion-policy Delete|Orphan] [--tenants T] [--restart] [--operator PATH]
+             [--rebuild]";
 
 fn operator_binary(explicit: Option<PathBuf>, rebuild: bool) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
@@ -79,6 +82,7 @@ struct Args {
     delete_collection: bool,
     orphan: bool,
     tenants: usize,
+    restart: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -97,11 +101,16 @@ fn parse_args() -> Result<Args, String> {
         delete_collection: false,
         orphan: false,
         tenants: 1,
+        restart: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--rebuild" {
             a.rebuild = true;
+            continue;
+        }
+        if flag == "--restart" {
+            a.restart = true;
             continue;
         }
         if flag == "-h" || flag == "--help" {
@@ -194,6 +203,7 @@ async fn main() -> ExitCode {
             delete_collection: args.delete_collection,
             orphan: args.orphan,
             tenants: args.tenants,
+            restart: args.restart,
         };
         println!(
             "\nrunning: {} objects, latency {latency:?}: {} run {}",
