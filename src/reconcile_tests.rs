@@ -639,6 +639,16 @@ fn cluster(uri: &str, status: Option<Value>) -> Value {
     obj
 }
 
+/// A restarted operator a moment after its start: the first lists of clusters, partitions
+/// and indexes are in; the collections' list has begun and is not.
+fn collections_still_listing(writers: &mut crate::stores::StoreWriters) {
+    use kube::runtime::watcher::Event;
+    writers.clusters.apply_watcher_event(&Event::InitDone);
+    writers.partitions.apply_watcher_event(&Event::InitDone);
+    writers.indexes.apply_watcher_event(&Event::InitDone);
+    writers.collections.apply_watcher_event(&Event::Init);
+}
+
 /// A restarted operator: the clusters' cache is filled, the collections' is not yet. The
 /// deleted cluster is not dropped (nor its Secret read) until every cache holds its first list:
 /// a collection in it not seen yet is still a collection in it.
@@ -649,23 +659,10 @@ async fn a_cluster_is_not_dropped_before_every_cache_holds_its_first_list() {
     let (ctx, mut api) = testcontext();
     let obj = cluster("http://cp.invalid", None);
     let (stores, mut writers) = Stores::new();
-    writers
-        .clusters
-        .apply_watcher_event(&watcher::Event::InitApply(
-            typed::<ZillizCluster>(&obj).as_ref().clone(),
-        ));
-    writers
-        .clusters
-        .apply_watcher_event(&watcher::Event::InitDone);
-    writers
-        .partitions
-        .apply_watcher_event(&watcher::Event::InitDone);
-    writers
-        .indexes
-        .apply_watcher_event(&watcher::Event::InitDone);
-    writers
-        .collections
-        .apply_watcher_event(&watcher::Event::Init);
+    collections_still_listing(&mut writers);
+    writers.clusters.apply_watcher_event(&watcher::Event::Apply(
+        typed::<ZillizCluster>(&obj).as_ref().clone(),
+    ));
     let Ok(ctx) = Arc::try_unwrap(ctx) else {
         panic!("the test context is shared")
     };
@@ -844,22 +841,16 @@ mod janitor {
     /// Caches whose first lists are in, holding `collections`.
     fn users(collections: Vec<Value>) -> Stores {
         let (stores, mut writers) = Stores::new();
+        collections_still_listing(&mut writers);
         for c in collections {
             writers
                 .collections
-                .apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(c).unwrap()));
+                .apply_watcher_event(&watcher::Event::InitApply(
+                    serde_json::from_value(c).unwrap(),
+                ));
         }
         writers
-            .clusters
-            .apply_watcher_event(&watcher::Event::InitDone);
-        writers
             .collections
-            .apply_watcher_event(&watcher::Event::InitDone);
-        writers
-            .partitions
-            .apply_watcher_event(&watcher::Event::InitDone);
-        writers
-            .indexes
             .apply_watcher_event(&watcher::Event::InitDone);
         stores
     }
@@ -909,19 +900,8 @@ mod janitor {
     async fn keeps_the_guard_until_every_cache_holds_its_first_list() {
         let (ctx, mut api) = testcontext();
         let (stores, mut writers) = Stores::new();
-        writers
-            .clusters
-            .apply_watcher_event(&watcher::Event::InitDone);
-        writers
-            .partitions
-            .apply_watcher_event(&watcher::Event::InitDone);
-        writers
-            .indexes
-            .apply_watcher_event(&watcher::Event::InitDone);
         // the collections' first list, with the Secret's only user, is still coming
-        writers
-            .collections
-            .apply_watcher_event(&watcher::Event::Init);
+        collections_still_listing(&mut writers);
         let janitor = Arc::new(Janitor {
             client: ctx.client.clone(),
             users: stores.clone(),
