@@ -9,13 +9,15 @@
 use crate::{
     api::{ApiError, ErrorClass, HttpClient},
     backoff::{self, Backoff},
-    crd::{Condition, DeletionPolicy, DeletionStatus, FINALIZER, ZillizStatus},
+    crd::{Condition, FINALIZER, Reason, ZillizStatus},
+    decide::{Decision, GateFacts, Input, Note, Pace, Polls, Recorded, Unresolved, decide, gate},
     events::Publisher,
-    external::{self, DropOutcome, Observed},
+    external,
+    kinds::{Managed, Observed},
     metrics::{KindLabel, KindResult, Metrics, RetryLabels},
-    resolve::{Managed, ResolveError, Sources, resolve},
+    resolve::{Purpose, ResolveError, Sources, resolve},
     secrets::{self, Tokens},
-    stores::{Stores, owner_order},
+    stores::{Cached, Stores, owner_order},
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -47,6 +49,16 @@ pub struct Settings {
     pub backoff: Backoff,
     /// Backoff for polling an accepted asynchronous (cluster) drop.
     pub poll: Backoff,
+}
+
+impl Settings {
+    /// The retry settings of decisions.
+    pub fn pace(&self) -> Pace {
+        Pace {
+            backoff: self.backoff,
+            poll: self.poll,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -117,7 +129,7 @@ impl Context {
     }
 
     /// Other objects naming the same external resource, and the oldest of all (the owner).
-    fn sharing<K: Managed>(&self, obj: &K) -> Option<Sharing<K>> {
+    fn sharing<K: Cached>(&self, obj: &K) -> Option<Sharing<K>> {
         let others = self.stores.as_ref()?.sharers(obj);
         if others.is_empty() {
             return None;
@@ -151,6 +163,51 @@ impl Context {
         };
         for name in obj.secret_names() {
             let _ = tx.unbounded_send(ObjectRef::new(name).within(&ns));
+        }
+    }
+
+    /// Consecutive failed observations (or polls) of `uid` so far.
+    fn failures_of(&self, uid: &str) -> u32 {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(uid).copied().unwrap_or(0)
+    }
+
+    /// What is known of a deleted object before any call (see [`gate`]): the caches are read
+    /// only once each holds its first list.
+    fn gate_facts<K: Cached>(&self, obj: &K) -> GateFacts {
+        let synced = self.stores.as_ref().is_none_or(Stores::synced);
+        let accepted = obj
+            .zstatus()
+            .and_then(|s| s.deletion.as_ref())
+            .is_some_and(|d| d.drop_accepted_time.is_some());
+        let dependents = match &self.stores {
+            Some(stores) if synced && !accepted => stores.dependents(
+                K::CONTAINS,
+                &obj.namespace().unwrap_or_default(),
+                &obj.name_any(),
+            ),
+            _ => Vec::new(),
+        };
+        // another live object naming the resource keeps it, and so does an older one that will
+        // drop it itself
+        let keeper = synced
+            .then(|| self.sharing(obj))
+            .flatten()
+            .and_then(|sharing| {
+                sharing
+                    .others
+                    .iter()
+                    .find(|o| o.meta().deletion_timestamp.is_none())
+                    .or(sharing.owner.as_ref())
+                    .map(|keeper| describe(keeper.as_ref()))
+            });
+        GateFacts {
+            policy: obj.deletion_policy(),
+            protected: obj.protected(),
+            caches_synced: synced,
+            dependents,
+            invalid_spec: obj.address().err(),
+            keeper,
         }
     }
 
@@ -190,7 +247,7 @@ pub enum Error {
     /// The drop is not finished (retrying, blocked, failed or in progress): keep the finalizer.
     #[error("{reason}: {message}")]
     Pending {
-        reason: &'static str,
+        reason: Reason,
         message: String,
         retry_in: Duration,
     },
@@ -212,7 +269,7 @@ impl Error {
         use kube::runtime::finalizer::Error as F;
         match self {
             Error::Kube(_) => "KubeApi",
-            Error::Pending { reason, .. } => reason,
+            Error::Pending { reason, .. } => reason.as_str(),
             Error::NoNamespace => "NoNamespace",
             Error::Finalizer(f) => match f.as_ref() {
                 F::ApplyFailed(e) | F::CleanupFailed(e) => e.category(),
@@ -268,7 +325,7 @@ fn set_condition(
     status: &mut ZillizStatus,
     type_: &str,
     value: bool,
-    reason: &str,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
 ) {
@@ -284,7 +341,7 @@ fn set_condition(
     let cond = Condition {
         type_: type_.to_string(),
         status: value.to_string(),
-        reason: reason.to_string(),
+        reason: reason.as_str().to_string(),
         message,
         last_transition_time: last,
         observed_generation: generation,
@@ -301,18 +358,25 @@ fn set_condition(
 fn observed(
     status: &mut ZillizStatus,
     generation: Option<i64>,
-    (ready, reason, message): (bool, &str, &str),
-    failed: Option<(&str, &str)>,
+    (ready, reason, message): (bool, Reason, &str),
+    failed: Option<(Reason, &str)>,
 ) {
     set_condition(status, "Ready", ready, reason, message, generation);
     match failed {
-        None => set_condition(status, "Synced", true, "ReconcileSuccess", "", generation),
+        None => set_condition(
+            status,
+            "Synced",
+            true,
+            Reason::ReconcileSuccess,
+            "",
+            generation,
+        ),
         Some((why, message)) => set_condition(status, "Synced", false, why, message, generation),
     }
 }
 
 /// Writes the status by server-side apply, only when it changed.
-async fn patch_status<K: Managed>(
+async fn patch_status<K: Cached>(
     ctx: &Context,
     obj: &K,
     status: &ZillizStatus,
@@ -340,21 +404,19 @@ async fn patch_status<K: Managed>(
     Ok(())
 }
 
-async fn publish<K: Managed>(
-    ctx: &Context,
-    obj: &K,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
+async fn publish<K: Managed>(ctx: &Context, obj: &K, note: Note) {
     let event = KubeEvent {
-        type_,
-        reason: reason.to_string(),
-        note: Some(note.chars().take(1000).collect()),
-        action: action.to_string(),
+        type_: if note.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: note.reason.as_str().to_string(),
+        note: Some(note.message.chars().take(1000).collect()),
+        action: note.action.to_string(),
         secondary: None,
     };
+    let reason = note.reason.as_str();
     // A failed Event write (e.g. a terminating namespace) never blocks a drop.
     if let Err(e) = ctx.events.publish(&event, &obj.object_ref(&())).await {
         warn!(error = %e, reason, "could not record event");
@@ -362,7 +424,7 @@ async fn publish<K: Managed>(
 }
 
 /// Entry point for the Controller.
-pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile<K: Cached>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::NoNamespace)?;
     let span = info_span!("reconcile", kind = K::LABEL, namespace = %ns, name = %obj.name_any());
     let started = Instant::now();
@@ -440,7 +502,7 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
 }
 
 /// Requeue policy: errors that carry a delay use it; the rest back off per object.
-pub fn error_policy<K: Managed>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy<K: Cached>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
     let mut attempt = None;
     let delay = err.retry_in().unwrap_or_else(|| {
         let n = ctx.next_failure(&obj.uid().unwrap_or_default());
@@ -470,7 +532,7 @@ pub fn error_policy<K: Managed>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> 
 pub use kube::runtime::controller::Action;
 
 /// Observes a live object and records `Ready` and `Synced`.
-async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     let generation = obj.meta().generation;
     let uid = obj.uid().unwrap_or_default();
     let mut status = obj.zstatus().cloned().unwrap_or_default();
@@ -496,11 +558,11 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             K::LABEL,
             obj.external_name()
         );
-        let failed = Some(("Conflict", message.as_str()));
+        let failed = Some((Reason::Conflict, message.as_str()));
         observed(
             &mut status,
             generation,
-            (false, "Conflict", &message),
+            (false, Reason::Conflict, &message),
             failed,
         );
         patch_status(ctx, obj, &status).await?;
@@ -509,20 +571,22 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         )));
     }
 
-    let next = match resolve(obj, &ctx.sources()).await {
+    let next = match resolve(obj, &ctx.sources(), Purpose::Observe).await {
         Err(ResolveError::Kube(e)) => return Err(Error::Kube(e)),
         Err(e) => {
             let (reason, next) = match &e {
-                ResolveError::InvalidSpec(_) => ("InvalidSpec", Next::AwaitChange),
+                ResolveError::InvalidSpec(_) => (Reason::InvalidSpec, Next::AwaitChange),
                 ResolveError::ReferenceNotFound { .. } => {
-                    ("ReferenceNotFound", Next::Backoff(None))
+                    (Reason::ReferenceNotFound, Next::Backoff(None))
                 }
-                ResolveError::ParentGone { .. } => ("NotFound", Next::Resync),
-                ResolveError::ParentNotReady { .. } => ("ParentNotReady", Next::Backoff(None)),
+                ResolveError::ParentGone { .. } => (Reason::NotFound, Next::Resync),
+                ResolveError::ParentNotReady { .. } => {
+                    (Reason::ParentNotReady, Next::Backoff(None))
+                }
                 ResolveError::CredentialsUnavailable(_) => {
-                    ("CredentialsUnavailable", Next::Backoff(None))
+                    (Reason::CredentialsUnavailable, Next::Backoff(None))
                 }
-                ResolveError::Kube(_) => ("KubeApi", Next::Backoff(None)),
+                ResolveError::Kube(_) => (Reason::KubeApi, Next::Backoff(None)),
             };
             let message = e.to_string();
             // a gone parent is a successful observation; the rest failed to observe
@@ -545,27 +609,36 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                     _ => warn!(error = %e, "could not mark the Secret in use"),
                 }
             }
-            match external::observe(&resolved.target).await {
+            // where the resource is, for a drop after its referenced object is gone
+            if resolved.record.is_some() {
+                status.resolved = resolved.record.clone();
+            }
+            match external::observe::<K>(&resolved.target).await {
                 Ok(Observed::Exists {
                     usable,
                     detail,
                     endpoint,
-                    cluster_status,
+                    cluster_state,
                 }) => {
                     let reason = if usable {
-                        "Available"
+                        Reason::Available
                     } else {
-                        "ClusterNotRunning"
+                        Reason::ClusterNotRunning
                     };
                     observed(&mut status, generation, (usable, reason, &detail), None);
-                    if cluster_status.is_some() {
+                    if let Some(state) = cluster_state {
                         status.endpoint = endpoint;
-                        status.cluster_status = cluster_status;
+                        status.cluster_status = Some(state.to_string());
                     }
                     if usable { Next::Resync } else { Next::Soon }
                 }
                 Ok(Observed::Absent { detail }) => {
-                    observed(&mut status, generation, (false, "NotFound", &detail), None);
+                    observed(
+                        &mut status,
+                        generation,
+                        (false, Reason::NotFound, &detail),
+                        None,
+                    );
                     if status.cluster_status.is_some() {
                         status.cluster_status = Some("DELETED".into());
                     }
@@ -606,297 +679,115 @@ async fn apply<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     })
 }
 
-fn observe_reason(e: &ApiError) -> &'static str {
+fn observe_reason(e: &ApiError) -> Reason {
     match e.class {
-        ErrorClass::Credentials => "Unauthorized",
-        ErrorClass::Unsupported => "Unsupported",
-        ErrorClass::BadRequest | ErrorClass::InvalidName => "InvalidRequest",
-        _ => "Unreachable",
+        ErrorClass::Credentials => Reason::Unauthorized,
+        ErrorClass::Unsupported => Reason::Unsupported,
+        ErrorClass::BadRequest | ErrorClass::InvalidName => Reason::InvalidRequest,
+        _ => Reason::Unreachable,
     }
 }
 
-/// Why a drop did not finish.
-enum Failure {
-    Api(ApiError),
-    Resolve(ResolveError),
-}
-
-impl Failure {
-    /// Condition reason, and whether it is retried with backoff (else slowly).
-    fn reason(&self, obj_is_index: bool) -> (&'static str, bool) {
-        match self {
-            Failure::Api(e) if e.class == ErrorClass::NeedsRelease && obj_is_index => {
-                ("DropBlocked", true)
-            }
-            Failure::Api(e) if e.class.is_retryable() => ("DropRetrying", true),
-            Failure::Api(_) => ("DropFailed", false),
-            Failure::Resolve(ResolveError::CredentialsUnavailable(_)) => {
-                ("CredentialsUnavailable", true)
-            }
-            Failure::Resolve(_) => ("DropRetrying", true),
+/// Resolves a deleted object's resource and runs its kind's drop protocol.
+async fn attempt<K: Cached>(obj: &K, ctx: &Context) -> Input {
+    match resolve(obj, &ctx.sources(), Purpose::Drop).await {
+        Ok(resolved) => Input::Attempt(external::drop::<K>(&resolved.target).await),
+        Err(ResolveError::CredentialsUnavailable(m)) => {
+            Input::Unresolved(Unresolved::Credentials(m))
         }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            Failure::Api(e) if e.class == ErrorClass::NeedsRelease => format!(
-                "CollectionLoaded: {e}. The operator does not release a serving collection on its own; release it, or set spec.releaseCollectionBeforeDrop: true"
-            ),
-            Failure::Api(e) => e.to_string(),
-            Failure::Resolve(e) => e.to_string(),
+        Err(e @ ResolveError::ReferenceNotFound { .. }) => {
+            Input::Unresolved(Unresolved::ReferenceNotFound(e.to_string()))
         }
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Failure::Api(e) => e.retry_after,
-            Failure::Resolve(_) => None,
-        }
+        Err(e) => Input::Unresolved(Unresolved::Other(e.to_string())),
     }
 }
 
-/// Drops the external resource of a deleted object. `Ok` lets the finalizer go.
-async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> Result<Action, Error> {
-    let name = obj.external_name().to_string();
-    if obj.deletion_policy() == DeletionPolicy::Orphan {
-        info!("deletionPolicy Orphan: keeping the external resource");
-        publish(
-            ctx,
-            obj,
-            EventType::Normal,
-            "Orphaned",
-            "Delete",
-            format!(
-                "deletionPolicy is Orphan: {} {name} was kept; no API call was made",
-                K::LABEL
-            ),
-        )
-        .await;
-        return Ok(Action::await_change());
-    }
-
-    // Never drop what someone else still uses: another live object naming the same resource
-    // keeps it, and so does an older one that will drop it itself.
-    if let Some(sharing) = ctx.sharing(obj) {
-        let keeper = sharing
-            .others
-            .iter()
-            .find(|o| o.meta().deletion_timestamp.is_none())
-            .or(sharing.owner.as_ref());
-        if let Some(keeper) = keeper {
-            let note = format!(
-                "{} {name:?} was not dropped: {} still names it",
-                K::LABEL,
-                describe(keeper.as_ref())
-            );
-            info!(%note, "shared resource kept");
-            publish(ctx, obj, EventType::Normal, "KeptShared", "Delete", note).await;
-            return Ok(Action::await_change());
-        }
-    }
-
-    let previous = obj
-        .zstatus()
-        .and_then(|s| s.deletion.clone())
-        .unwrap_or_default();
-    let accepted = previous.drop_accepted_time.is_some();
-
-    // A cluster waits for the objects that live in it, so that they drop first (their drops
-    // need the cluster; children never wait for parents, so no deletion order deadlocks).
-    if K::LABEL == "cluster"
-        && !accepted
-        && let Some(stores) = &ctx.stores
-    {
-        // A restarted operator may run a cluster before the caches of the kinds that live in
-        // it hold their first lists: none seen yet is not none.
-        if !stores.synced() {
-            return Err(Error::Pending {
-                reason: "CachesSyncing",
-                message: "waiting for the caches to list every object before looking for objects in this cluster".into(),
-                retry_in: ctx.settings.poll.delay(0, None),
-            });
-        }
-        let dependents =
-            stores.cluster_dependents(&obj.namespace().unwrap_or_default(), &obj.name_any());
-        if !dependents.is_empty() {
-            let shown: Vec<&str> = dependents.iter().take(10).map(String::as_str).collect();
-            let more = dependents.len().saturating_sub(shown.len());
-            let message = format!(
-                "waiting for {} object(s) in this cluster to be deleted first: {}{}",
-                dependents.len(),
-                shown.join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
-            );
-            let mut deletion = previous.clone();
-            deletion.attempts = deletion.attempts.saturating_add(1);
-            let retry_in = ctx.settings.poll.delay(deletion.attempts - 1, None);
-            return keep_finalizer(ctx, obj, deletion, "DependentsExist", message, retry_in).await;
-        }
-    }
-
-    let outcome = match resolve(obj, &ctx.sources()).await {
-        Ok(resolved) => external::drop(&resolved.target, accepted)
-            .await
-            .map_err(Failure::Api),
-        Err(ResolveError::InvalidSpec(why)) => {
-            // The operator never resolved an external resource from this spec, so it cannot
-            // have created or observed one: nothing to drop.
-            publish(
-                ctx,
-                obj,
-                EventType::Warning,
-                "NothingToDrop",
-                "Delete",
-                format!(
-                    "the spec is invalid ({why}); it never named a resource, so nothing was dropped"
-                ),
-            )
-            .await;
-            return Ok(Action::await_change());
-        }
-        Err(e @ (ResolveError::ReferenceNotFound { .. } | ResolveError::ParentGone { .. })) => Ok(
-            DropOutcome::AlreadyAbsent(format!("{e}; the {} went with it", K::LABEL)),
-        ),
-        Err(e) => Err(Failure::Resolve(e)),
+/// A deleted object: the gates, else an attempt, then [`decide`], carried out. `Ok` lets the
+/// finalizer go.
+async fn cleanup<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+    let uid = obj.uid().unwrap_or_default();
+    let status = obj.zstatus();
+    let recorded = Recorded {
+        deletion: status.and_then(|s| s.deletion.clone()).unwrap_or_default(),
+        synced: status
+            .and_then(|s| s.condition("Synced"))
+            .map(|c| (c.reason.clone(), c.message.clone())),
+        polls: ctx.failures_of(&uid),
     };
-
-    let mut deletion = previous.clone();
-    let stamp = now();
-    deletion.attempts = deletion.attempts.saturating_add(1);
-    deletion.last_attempt_time = Some(rfc3339(stamp));
-
-    let (reason, message, retry_in) = match outcome {
-        Ok(DropOutcome::Dropped(m)) => {
-            info!(message = %m, "dropped");
-            publish(ctx, obj, EventType::Normal, "Dropped", "Drop", m).await;
-            return Ok(Action::await_change());
-        }
-        Ok(DropOutcome::AlreadyAbsent(m)) => {
-            info!(message = %m, "already absent");
-            publish(ctx, obj, EventType::Normal, "AlreadyAbsent", "Drop", m).await;
-            return Ok(Action::await_change());
-        }
-        Ok(DropOutcome::InProgress(m)) => {
-            if !accepted {
-                publish(
-                    ctx,
-                    obj,
-                    EventType::Normal,
-                    "DropAccepted",
-                    "Drop",
-                    m.clone(),
-                )
-                .await;
-                deletion.drop_accepted_time = Some(rfc3339(stamp));
-                deletion.attempts = 0;
-            }
-            deletion.last_error = None;
-            let uid = obj.uid().unwrap_or_default();
-            if !accepted {
-                ctx.clear_failures(&uid);
-                let delay = ctx.settings.poll.delay(0, None);
-                ("DropInProgress", m, delay)
-            } else {
-                // Polls count in memory (a restart only polls sooner once): a poll that learns
-                // nothing new writes nothing, so a drop that takes many minutes costs no more
-                // writes than one that takes seconds.
-                let delay = ctx.settings.poll.delay(ctx.next_failure(&uid), None);
-                let unchanged = previous.last_error.is_none()
-                    && obj
-                        .zstatus()
-                        .and_then(|s| s.condition("Synced"))
-                        .is_some_and(|c| c.reason == "DropInProgress" && c.message == m);
-                if unchanged {
-                    debug!(message = %m, ?delay, "drop still in progress");
-                    return Err(Error::Pending {
-                        reason: "DropInProgress",
-                        message: m,
-                        retry_in: delay,
-                    });
-                }
-                ("DropInProgress", m, delay)
-            }
-        }
-        Err(failure) => {
-            let (reason, retryable) = failure.reason(K::LABEL == "index");
-            let message = format!("{} (attempt {})", failure.message(), deletion.attempts);
-            let delay = if retryable {
-                ctx.settings
-                    .backoff
-                    .delay(deletion.attempts - 1, failure.retry_after())
-            } else {
-                ctx.settings.backoff.slow()
-            };
-            let last_error: String = failure.message().chars().take(1024).collect();
-            // one Warning per distinct error, not one per retry
-            let warn_now = !retryable || reason == "DropBlocked";
-            if warn_now && previous.last_error.as_deref() != Some(last_error.as_str()) {
-                let event_reason = if reason == "DropBlocked" {
-                    "CollectionLoaded"
-                } else {
-                    reason
-                };
-                publish(
-                    ctx,
-                    obj,
-                    EventType::Warning,
-                    event_reason,
-                    "Drop",
-                    message.clone(),
-                )
-                .await;
-            }
-            deletion.last_error = Some(last_error);
-            warn!(reason, error = %message, ?delay, "drop did not finish");
-            (reason, message, delay)
-        }
+    let input = match gate(&ctx.gate_facts(obj)) {
+        Some(g) => Input::Gate(g),
+        None => attempt(obj, ctx).await,
     };
-
-    keep_finalizer(ctx, obj, deletion, reason, message, retry_in).await
-}
-
-/// The drop did not finish: record why and when the next attempt is due, and keep the
-/// finalizer (the error carries the requeue delay).
-async fn keep_finalizer<K: Managed>(
-    ctx: &Context,
-    obj: &K,
-    mut deletion: DeletionStatus,
-    reason: &'static str,
-    message: String,
-    retry_in: Duration,
-) -> Result<Action, Error> {
-    ctx.metrics
-        .drop_retries
-        .get_or_create(&RetryLabels {
-            kind: K::LABEL,
-            reason,
-        })
-        .inc();
     let stamp = now();
-    let next = stamp
-        .checked_add(jiff::SignedDuration::try_from(retry_in).unwrap_or_default())
-        .unwrap_or(stamp);
-    deletion.next_retry_time = Some(rfc3339(next));
-    let mut status = obj.zstatus().cloned().unwrap_or_default();
-    status.deletion = Some(deletion);
-    set_condition(
-        &mut status,
-        "Synced",
-        false,
-        reason,
-        &message,
-        obj.meta().generation,
+    let decision = decide(
+        K::LABEL,
+        obj.external_name(),
+        &recorded,
+        input,
+        &rfc3339(stamp),
     );
-    patch_status(ctx, obj, &status).await?;
-    Err(Error::Pending {
-        reason,
-        message,
-        retry_in,
-    })
+    match decision {
+        Decision::Release(note) => {
+            info!(reason = %note.reason, message = %note.message, "letting the object go");
+            publish(ctx, obj, note).await;
+            Ok(Action::await_change())
+        }
+        Decision::Keep {
+            reason,
+            message,
+            retry,
+            deletion,
+            note,
+            polls,
+        } => {
+            let retry_in = retry.delay(&ctx.settings.pace());
+            match polls {
+                Polls::Count => {
+                    ctx.next_failure(&uid);
+                }
+                Polls::Reset => ctx.clear_failures(&uid),
+                Polls::Leave => {}
+            }
+            ctx.metrics
+                .drop_retries
+                .get_or_create(&RetryLabels {
+                    kind: K::LABEL,
+                    reason: reason.as_str(),
+                })
+                .inc();
+            match reason {
+                Reason::DropInProgress | Reason::CachesSyncing | Reason::DependentsExist => {
+                    debug!(%reason, %message, ?retry_in, "drop pending")
+                }
+                _ => warn!(%reason, error = %message, ?retry_in, "drop did not finish"),
+            }
+            if let Some(note) = note {
+                publish(ctx, obj, note).await;
+            }
+            if let Some(mut deletion) = deletion {
+                let next = stamp
+                    .checked_add(jiff::SignedDuration::try_from(retry_in).unwrap_or_default())
+                    .unwrap_or(stamp);
+                deletion.next_retry_time = Some(rfc3339(next));
+                let mut status = obj.zstatus().cloned().unwrap_or_default();
+                status.deletion = Some(deletion);
+                set_condition(
+                    &mut status,
+                    "Synced",
+                    false,
+                    reason,
+                    &message,
+                    obj.meta().generation,
+                );
+                patch_status(ctx, obj, &status).await?;
+            }
+            Err(Error::Pending {
+                reason,
+                message,
+                retry_in,
+            })
+        }
+    }
 }
 
 /// The reporter for Events.
@@ -941,20 +832,34 @@ mod tests {
     #[test]
     fn transition_time_moves_only_with_status() {
         let mut s = ZillizStatus::default();
-        set_condition(&mut s, "Ready", true, "Available", "ok", Some(1));
+        set_condition(&mut s, "Ready", true, Reason::Available, "ok", Some(1));
         let t0 = s.condition("Ready").unwrap().last_transition_time.clone();
         s.conditions[0].last_transition_time = "2020-01-01T00:00:00Z".into();
-        set_condition(&mut s, "Ready", true, "Available", "still ok", Some(2));
+        set_condition(
+            &mut s,
+            "Ready",
+            true,
+            Reason::Available,
+            "still ok",
+            Some(2),
+        );
         let c = s.condition("Ready").unwrap();
         assert_eq!(c.last_transition_time, "2020-01-01T00:00:00Z");
         assert_eq!(c.observed_generation, Some(2));
-        set_condition(&mut s, "Ready", false, "NotFound", "gone", Some(2));
+        set_condition(&mut s, "Ready", false, Reason::NotFound, "gone", Some(2));
         assert_ne!(
             s.condition("Ready").unwrap().last_transition_time,
             "2020-01-01T00:00:00Z"
         );
         assert!(!t0.is_empty());
-        set_condition(&mut s, "Synced", true, "ReconcileSuccess", "", Some(2));
+        set_condition(
+            &mut s,
+            "Synced",
+            true,
+            Reason::ReconcileSuccess,
+            "",
+            Some(2),
+        );
         let types: Vec<_> = s.conditions.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, ["Ready", "Synced"]);
     }

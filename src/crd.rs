@@ -13,6 +13,85 @@ use serde::{Deserialize, Serialize};
 /// The finalizer every live object carries until its external resource is dropped (or orphaned).
 pub const FINALIZER: &str = "zilliz.io/finalizer";
 
+/// The reasons of conditions and Events: bounded, CamelCase, part of the contract (kstatus,
+/// Argo CD, Flux and people's alerts read them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    // Ready
+    Available,
+    ClusterNotRunning,
+    NotFound,
+    Conflict,
+    InvalidSpec,
+    ReferenceNotFound,
+    ParentNotReady,
+    CredentialsUnavailable,
+    Unauthorized,
+    Unreachable,
+    Unsupported,
+    InvalidRequest,
+    KubeApi,
+    // Synced
+    ReconcileSuccess,
+    DropInProgress,
+    DropRetrying,
+    DropBlocked,
+    DropFailed,
+    DependentsExist,
+    CachesSyncing,
+    DeletionProtected,
+    // Events only
+    Orphaned,
+    Dropped,
+    AlreadyAbsent,
+    KeptShared,
+    NothingToDrop,
+    DropAccepted,
+    CollectionLoaded,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        use Reason::*;
+        match self {
+            Available => "Available",
+            ClusterNotRunning => "ClusterNotRunning",
+            NotFound => "NotFound",
+            Conflict => "Conflict",
+            InvalidSpec => "InvalidSpec",
+            ReferenceNotFound => "ReferenceNotFound",
+            ParentNotReady => "ParentNotReady",
+            CredentialsUnavailable => "CredentialsUnavailable",
+            Unauthorized => "Unauthorized",
+            Unreachable => "Unreachable",
+            Unsupported => "Unsupported",
+            InvalidRequest => "InvalidRequest",
+            KubeApi => "KubeApi",
+            ReconcileSuccess => "ReconcileSuccess",
+            DropInProgress => "DropInProgress",
+            DropRetrying => "DropRetrying",
+            DropBlocked => "DropBlocked",
+            DropFailed => "DropFailed",
+            DependentsExist => "DependentsExist",
+            CachesSyncing => "CachesSyncing",
+            DeletionProtected => "DeletionProtected",
+            Orphaned => "Orphaned",
+            Dropped => "Dropped",
+            AlreadyAbsent => "AlreadyAbsent",
+            KeptShared => "KeptShared",
+            NothingToDrop => "NothingToDrop",
+            DropAccepted => "DropAccepted",
+            CollectionLoaded => "CollectionLoaded",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What happens to the external resource when the object is deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DeletionPolicy {
@@ -425,6 +504,42 @@ pub struct ZillizStatus {
     /// Progress of the drop, once the object is being deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion: Option<DeletionStatus>,
+    /// Collections, partitions and indexes reached through another object: where the resource
+    /// was last found, so that it can still be dropped if that object is removed by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<ResolvedStatus>,
+}
+
+/// Where a collection, partition or index reached through another object was last found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedStatus {
+    /// The data-plane endpoint, when it was known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The database of the collection.
+    pub db_name: String,
+    /// The collection (itself, or the one the partition or index is in).
+    pub collection_name: String,
+    /// The Secret key the token was read from (in this object's namespace).
+    pub credentials_secret_ref: SecretKeyRef,
+    /// The Zilliz Cloud cluster the collection is in, when it is reached through a
+    /// ZillizCluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ResolvedCluster>,
+}
+
+/// A Zilliz Cloud cluster, as a child recorded it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedCluster {
+    /// The cluster's id.
+    pub cluster_id: String,
+    /// The control plane's base URL.
+    pub control_plane_url: String,
+    /// The control plane's API version.
+    #[serde(default)]
+    pub api_version: ApiVersion,
 }
 
 impl ZillizStatus {

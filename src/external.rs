@@ -1,266 +1,140 @@
-//! What the operator does to an external resource: observe it, and drop it.
+//! The I/O side of the kinds' protocols: makes each [`Call`] a protocol asks for against the
+//! real API, until the protocol ends. What to call and what the answers mean is decided in
+//! `kinds/`, without I/O.
 //!
-//! Drops are idempotent (a second drop answers "not found", which counts as done), so a crash
-//! between a drop and the finalizer removal is recovered by simply dropping again.
+//! Drops are idempotent (a second drop answers "not found" or success), so a crash between a
+//! drop and the finalizer removal is recovered by simply running the protocol again.
 
 use crate::{
-    api::{ApiError, ControlPlane, ErrorClass},
+    api::{ApiError, ErrorClass},
+    kinds::{
+        Attempt, Call, Exchange, MAX_CALLS, Managed, Observation, Reply, Script, Step,
+        learned_endpoint,
+    },
     resolve::Target,
 };
 
-/// What an observation found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Observed {
-    /// The resource exists. For clusters, `usable` is false unless it is RUNNING.
-    Exists {
-        usable: bool,
-        detail: String,
-        endpoint: Option<String>,
-        cluster_status: Option<String>,
-    },
-    /// The resource does not exist.
-    Absent { detail: String },
+fn missing(what: &str) -> ApiError {
+    ApiError::new(
+        ErrorClass::Unknown,
+        format!("no {what} is known for this call"),
+    )
 }
 
-/// Checks that the external resource exists.
-pub async fn observe(target: &Target) -> Result<Observed, ApiError> {
-    let exists = |found: bool, what: String| {
-        if found {
-            Observed::Exists {
-                usable: true,
-                detail: format!("{what} exists"),
-                endpoint: None,
-                cluster_status: None,
-            }
-        } else {
-            Observed::Absent {
-                detail: format!("{what} does not exist"),
-            }
-        }
+/// Makes one call against `target`. A data-plane call goes to the endpoint a describe of the
+/// cluster gave earlier in `history`, else to the one known beforehand.
+pub async fn execute(target: &Target, call: Call, history: &[Exchange]) -> Result<Reply, ApiError> {
+    let cluster = || {
+        let cp = target
+            .control
+            .as_ref()
+            .ok_or_else(|| missing("control plane"))?;
+        let id = target
+            .plan
+            .cluster_id
+            .as_deref()
+            .ok_or_else(|| missing("cluster id"))?;
+        Ok::<_, ApiError>((cp, id))
     };
-    match target {
-        Target::Cluster { cp, cluster_id } => match cp.describe_cluster(cluster_id).await {
-            Ok(info) if info.status == "DELETED" => Ok(Observed::Absent {
-                detail: format!("cluster {cluster_id} is DELETED"),
-            }),
-            Ok(info) => Ok(Observed::Exists {
-                usable: info.status == "RUNNING",
-                detail: format!("cluster {cluster_id} is {}", info.status),
-                endpoint: info.connect_address,
-                cluster_status: Some(info.status),
-            }),
-            Err(e)
-                if matches!(
-                    e.class,
-                    ErrorClass::NotFound | ErrorClass::NotFoundOrForbidden
-                ) =>
-            {
-                Ok(Observed::Absent {
-                    detail: format!("cluster {cluster_id}: {}", e.message),
-                })
+    let data = || {
+        let d = target.data.as_ref().ok_or_else(|| missing("data plane"))?;
+        let endpoint = match learned_endpoint(history) {
+            Some(raw) => url::Url::parse(raw).map_err(|e| {
+                ApiError::new(
+                    ErrorClass::Unknown,
+                    format!("the cluster's describe gave an endpoint that is not a URL ({e})"),
+                )
+            })?,
+            None => d
+                .endpoint
+                .clone()
+                .ok_or_else(|| missing("data-plane endpoint"))?,
+        };
+        let leaf = d.leaf.as_deref().unwrap_or_default();
+        Ok::<_, ApiError>((d.at(endpoint), d.db.as_str(), d.collection.as_str(), leaf))
+    };
+    let done = |r: Result<(), ApiError>| r.map(|()| Reply::Done);
+    match call {
+        Call::DescribeCluster => {
+            let (cp, id) = cluster()?;
+            cp.describe_cluster(id).await.map(Reply::Cluster)
+        }
+        Call::ListClusters => {
+            let (cp, _) = cluster()?;
+            cp.list_cluster_ids().await.map(Reply::Clusters)
+        }
+        Call::DropCluster => {
+            let (cp, id) = cluster()?;
+            done(cp.drop_cluster(id).await)
+        }
+        Call::HasCollection => {
+            let (dp, db, coll, _) = data()?;
+            dp.has_collection(db, coll).await.map(Reply::Has)
+        }
+        Call::DropCollection => {
+            let (dp, db, coll, _) = data()?;
+            done(dp.drop_collection(db, coll).await)
+        }
+        Call::ReleaseCollection => {
+            let (dp, db, coll, _) = data()?;
+            done(dp.release_collection(db, coll).await)
+        }
+        Call::HasPartition => {
+            let (dp, db, coll, p) = data()?;
+            dp.has_partition(db, coll, p).await.map(Reply::Has)
+        }
+        Call::ReleasePartition => {
+            let (dp, db, coll, p) = data()?;
+            done(dp.release_partition(db, coll, p).await)
+        }
+        Call::DropPartition => {
+            let (dp, db, coll, p) = data()?;
+            done(dp.drop_partition(db, coll, p).await)
+        }
+        Call::HasIndex => {
+            let (dp, db, coll, i) = data()?;
+            dp.has_index(db, coll, i).await.map(Reply::Has)
+        }
+        Call::DropIndex => {
+            let (dp, db, coll, i) = data()?;
+            done(dp.drop_index(db, coll, i).await)
+        }
+    }
+}
+
+/// Runs `protocol` against the real API until it ends (at most [`MAX_CALLS`] calls).
+async fn drive<T>(
+    target: &Target,
+    protocol: impl Fn(&mut Script<'_>) -> Result<T, Step>,
+) -> Result<T, ApiError> {
+    let mut history: Vec<Exchange> = Vec::new();
+    loop {
+        match protocol(&mut Script::new(&history)) {
+            Ok(done) => return Ok(done),
+            Err(Step(call)) if history.len() < MAX_CALLS => {
+                let reply = execute(target, call, &history).await;
+                history.push((call, reply));
             }
-            Err(e) => Err(e),
-        },
-        Target::Collection { dp, db, collection } => {
-            let found = dp.has_collection(db, collection).await?;
-            Ok(exists(found, format!("collection {db}.{collection}")))
-        }
-        Target::Partition {
-            dp,
-            db,
-            collection,
-            partition,
-        } => {
-            let found = match dp.has_partition(db, collection, partition).await {
-                Err(e) if e.class == ErrorClass::NotFound => false, // the collection is gone
-                other => other?,
-            };
-            Ok(exists(
-                found,
-                format!("partition {partition} of {db}.{collection}"),
-            ))
-        }
-        Target::Index {
-            dp,
-            db,
-            collection,
-            index,
-            ..
-        } => {
-            let found = dp.has_index(db, collection, index).await?;
-            Ok(exists(found, format!("index {index} of {db}.{collection}")))
+            Err(Step(call)) => {
+                return Err(ApiError::new(
+                    ErrorClass::Unknown,
+                    format!("gave up after {MAX_CALLS} calls (the next would have been {call:?})"),
+                ));
+            }
         }
     }
 }
 
-/// How a drop ended, when it did not fail.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DropOutcome {
-    /// The API confirmed the drop.
-    Dropped(String),
-    /// The resource was already gone.
-    AlreadyAbsent(String),
-    /// The drop was accepted and completes asynchronously (clusters): poll again.
-    InProgress(String),
+/// Drops the resource of an object of kind `K`.
+pub async fn drop<K: Managed>(target: &Target) -> Attempt {
+    drive(target, |s| K::drop_protocol(&target.plan, s))
+        .await
+        .unwrap_or_else(Attempt::Failed)
 }
 
-/// "Not found or no permission" (Zilliz 80020) counts as gone only if the same credentials can
-/// still list clusters and the cluster is not among them; otherwise it is a credentials problem.
-async fn confirm_absent(
-    cp: &ControlPlane,
-    cluster_id: &str,
-    ambiguous: ApiError,
-) -> Result<DropOutcome, ApiError> {
-    match cp.list_cluster_ids().await {
-        Ok(ids) if !ids.iter().any(|i| i == cluster_id) => Ok(DropOutcome::AlreadyAbsent(format!(
-            "cluster {cluster_id} does not exist (the API answered {} and the same credentials list clusters without it)",
-            ambiguous.code.unwrap_or_default()
-        ))),
-        Ok(_) => Err(ApiError {
-            class: ErrorClass::Unknown,
-            message: format!(
-                "the API answered \"{}\" but still lists cluster {cluster_id}",
-                ambiguous.message
-            ),
-            ..ambiguous
-        }),
-        Err(list_err) => Err(ApiError {
-            class: ErrorClass::Credentials,
-            message: format!(
-                "the API answered \"{}\" (not found, or no permission) and listing clusters with the same credentials failed ({list_err}); not treating the cluster as gone",
-                ambiguous.message
-            ),
-            ..ambiguous
-        }),
-    }
-}
-
-fn gone(e: &ApiError) -> bool {
-    matches!(e.class, ErrorClass::NotFound | ErrorClass::InvalidName)
-}
-
-/// Drops the external resource. `accepted`: an asynchronous drop was already accepted earlier,
-/// so only poll.
-pub async fn drop(target: &Target, accepted: bool) -> Result<DropOutcome, ApiError> {
-    match target {
-        Target::Cluster { cp, cluster_id } => {
-            if !accepted {
-                match cp.drop_cluster(cluster_id).await {
-                    Ok(()) => {}
-                    Err(e) if gone(&e) => {
-                        return Ok(DropOutcome::AlreadyAbsent(format!(
-                            "cluster {cluster_id}: {}",
-                            e.message
-                        )));
-                    }
-                    Err(e) if e.class == ErrorClass::NotFoundOrForbidden => {
-                        return confirm_absent(cp, cluster_id, e).await;
-                    }
-                    Err(e) => return Err(e),
-                }
-                return Ok(DropOutcome::InProgress(format!(
-                    "the control plane accepted the drop of cluster {cluster_id}; waiting for DELETED"
-                )));
-            }
-            match cp.describe_cluster(cluster_id).await {
-                Ok(info) if info.status == "DELETED" => Ok(DropOutcome::Dropped(format!(
-                    "cluster {cluster_id} is DELETED (it stays in the recycle bin for 30 days)"
-                ))),
-                Ok(info) => Ok(DropOutcome::InProgress(format!(
-                    "cluster {cluster_id} is {}; waiting for DELETED",
-                    info.status
-                ))),
-                Err(e) if gone(&e) => Ok(DropOutcome::Dropped(format!(
-                    "cluster {cluster_id} is gone: {}",
-                    e.message
-                ))),
-                Err(e) if e.class == ErrorClass::NotFoundOrForbidden => {
-                    confirm_absent(cp, cluster_id, e).await.map(|o| match o {
-                        DropOutcome::AlreadyAbsent(m) => DropOutcome::Dropped(m),
-                        other => other,
-                    })
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Target::Collection { dp, db, collection } => {
-            match dp.drop_collection(db, collection).await {
-                Ok(()) => Ok(DropOutcome::Dropped(format!(
-                    "collection {db}.{collection} dropped"
-                ))),
-                Err(e) if gone(&e) => Ok(DropOutcome::AlreadyAbsent(format!(
-                    "collection {db}.{collection}: {}",
-                    e.message
-                ))),
-                Err(e) => Err(e),
-            }
-        }
-        Target::Partition {
-            dp,
-            db,
-            collection,
-            partition,
-        } => {
-            // The seed page: a partition must be released before it can be dropped.
-            match dp.release_partition(db, collection, partition).await {
-                Ok(()) => {}
-                Err(e) if gone(&e) => {
-                    return Ok(DropOutcome::AlreadyAbsent(format!(
-                        "partition {partition} of {db}.{collection}: {}",
-                        e.message
-                    )));
-                }
-                Err(e) => return Err(e),
-            }
-            match dp.drop_partition(db, collection, partition).await {
-                Ok(()) => Ok(DropOutcome::Dropped(format!(
-                    "partition {partition} of {db}.{collection} released and dropped"
-                ))),
-                Err(e) if gone(&e) => Ok(DropOutcome::AlreadyAbsent(format!(
-                    "partition {partition} of {db}.{collection}: {}",
-                    e.message
-                ))),
-                Err(e) => Err(e),
-            }
-        }
-        Target::Index {
-            dp,
-            db,
-            collection,
-            index,
-            release_collection,
-        } => {
-            let mut released = false;
-            loop {
-                match dp.drop_index(db, collection, index).await {
-                    Ok(()) => {
-                        return Ok(DropOutcome::Dropped(format!(
-                            "index {index} of {db}.{collection} dropped{}",
-                            if released {
-                                " (the collection was released first)"
-                            } else {
-                                ""
-                            }
-                        )));
-                    }
-                    Err(e) if gone(&e) => {
-                        return Ok(DropOutcome::AlreadyAbsent(format!(
-                            "index {index} of {db}.{collection}: {}",
-                            e.message
-                        )));
-                    }
-                    // Never release a serving collection unless the spec allows it.
-                    Err(e)
-                        if e.class == ErrorClass::NeedsRelease
-                            && *release_collection
-                            && !released =>
-                    {
-                        dp.release_collection(db, collection).await?;
-                        released = true;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-    }
+/// Observes the resource of an object of kind `K`.
+pub async fn observe<K: Managed>(target: &Target) -> Observation {
+    drive(target, |s| K::observe_protocol(&target.plan, s))
+        .await
+        .and_then(|o| o)
 }

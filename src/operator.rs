@@ -5,8 +5,8 @@ use crate::{
     controller::{self, Context, Settings},
     crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
     metrics::{KindLabel, Metrics},
-    resolve::Managed,
     secrets::{self, Janitor, Tokens},
+    stores::Cached as Managed,
     stores::{CacheWriter, Stores},
 };
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};

@@ -5,7 +5,7 @@ use crate::{
     controller::{Action, Error, error_policy, reconcile},
     crd::{ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
     fixtures::*,
-    resolve::Managed,
+    stores::Cached as Managed,
 };
 use http::{Method, StatusCode};
 use kube::runtime::finalizer::Error as FinalizerError;
@@ -54,7 +54,7 @@ fn pending(result: Result<Action, Error>) -> (&'static str, String, Duration) {
                 reason,
                 message,
                 retry_in,
-            }) => (reason, message, retry_in),
+            }) => (reason.as_str(), message, retry_in),
             other => panic!("expected a pending drop, got {other:?}"),
         },
         other => panic!("expected a pending drop, got {other:?}"),
@@ -491,8 +491,22 @@ async fn partition_is_released_then_dropped() {
     );
 }
 
+async fn collection_gone(api: &mut crate::fixtures::ApiServerVerifier) {
+    api.expect(
+        Method::GET,
+        &format!("/apis/zilliz.io/v1alpha1/namespaces/{NS}/zillizcollections/books"),
+    )
+    .await
+    .respond(
+        StatusCode::NOT_FOUND,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+    );
+}
+
 #[tokio::test]
-async fn partition_whose_collection_object_is_gone_counts_as_dropped() {
+async fn partition_whose_collection_object_is_gone_keeps_its_finalizer() {
+    // A missing Kubernetes object says nothing about the collection (its object may have been
+    // deleted with Orphan, or removed by hand): without a recorded address, keep and say how.
     let (ctx, mut api) = testcontext();
     let obj = object(
         "ZillizPartition",
@@ -503,18 +517,47 @@ async fn partition_whose_collection_object_is_gone_counts_as_dropped() {
     );
     let run = tokio::spawn(reconcile::<ZillizPartition>(typed(&obj), ctx));
     api.serve_fresh_read(&obj).await;
-    api.expect(
-        Method::GET,
-        &format!("/apis/zilliz.io/v1alpha1/namespaces/{NS}/zillizcollections/books"),
-    )
-    .await
-    .respond(
-        StatusCode::NOT_FOUND,
-        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+    collection_gone(&mut api).await;
+    api.serve_event("ReferenceNotFound").await;
+    let status = api.serve_status_patch(&obj).await;
+    let (reason, message, _) = pending(run.await.unwrap());
+    assert_eq!(reason, "ReferenceNotFound");
+    assert!(message.contains("deletionPolicy: Orphan"), "{message}");
+    assert_eq!(status["conditions"][0]["reason"], "ReferenceNotFound");
+}
+
+#[tokio::test]
+async fn partition_whose_collection_object_is_gone_drops_where_it_recorded() {
+    let (ctx, mut api) = testcontext();
+    let fake = MockServer::start().await;
+    for (route, expect) in [("release", 1), ("drop", 1)] {
+        Mock::given(method("POST"))
+            .and(path(format!("/v2/vectordb/partitions/{route}")))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .respond_with(ok_v2())
+            .expect(expect)
+            .mount(&fake)
+            .await;
+    }
+    let mut obj = object(
+        "ZillizPartition",
+        "p",
+        json!({"partitionName": "y2024", "collectionRef": {"name": "books"}}),
+        true,
+        true,
     );
-    api.serve_event("AlreadyAbsent").await;
+    obj["status"] = json!({"resolved": {
+        "endpoint": fake.uri(), "dbName": "default", "collectionName": "books",
+        "credentialsSecretRef": {"name": "creds", "key": "apiKey"}
+    }});
+    let run = tokio::spawn(reconcile::<ZillizPartition>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
+    collection_gone(&mut api).await;
+    api.serve_secret("creds").await;
+    api.serve_event("Dropped").await;
     api.serve_finalizer_removal(&obj).await;
     run.await.unwrap().unwrap();
+    fake.verify().await;
 }
 
 fn index_spec(uri: &str, release: bool) -> Value {
@@ -692,13 +735,24 @@ async fn cluster_drop_waits_for_deleted() {
         .expect(1)
         .mount(&fake)
         .await;
+    // a describe comes first, always: RUNNING, so the drop is sent
+    Mock::given(method("GET"))
+        .and(path("/v2/clusters/in01-abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "code": 0, "data": {"clusterId": "in01-abc", "status": "RUNNING"}
+        })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&fake)
+        .await;
     Mock::given(method("GET"))
         .and(path("/v2/clusters/in01-abc"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "code": 0, "data": {"clusterId": "in01-abc", "status": "DELETING"}
         })))
         .up_to_n_times(2)
-        .with_priority(1)
+        .with_priority(2)
         .expect(2)
         .mount(&fake)
         .await;
@@ -707,7 +761,7 @@ async fn cluster_drop_waits_for_deleted() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "code": 0, "data": {"clusterId": "in01-abc", "status": "DELETED"}
         })))
-        .with_priority(2)
+        .with_priority(3)
         .expect(1)
         .mount(&fake)
         .await;
@@ -758,26 +812,44 @@ async fn cluster_drop_waits_for_deleted() {
     fake.verify().await;
 }
 
-#[tokio::test]
-async fn ambiguous_80020_is_confirmed_before_the_finalizer_goes() {
-    // confirmed: the same credentials list clusters, and this one is not there
-    let (ctx, mut api) = testcontext();
+/// A fake cluster API whose describe of `in01-abc` answers 80020, whose cluster list answers
+/// `list`, and which must never be asked to drop; every call must carry the object's token.
+async fn ambiguous_cluster_api(list: ResponseTemplate) -> MockServer {
     let fake = MockServer::start().await;
-    Mock::given(method("DELETE"))
-        .and(path("/v2/clusters/in01-abc/drop"))
+    let auth = format!("Bearer {TOKEN}");
+    Mock::given(method("GET"))
+        .and(path("/v2/clusters/in01-abc"))
+        .and(header("authorization", auth.as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(
             json!({"code": 80020, "message": "Cluster not exist or you don't have permission."}),
-        ))
-        .mount(&fake)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v2/clusters"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"code": 0, "data": {"count": 1, "clusters": [{"clusterId": "in01-other"}]}}),
         ))
         .expect(1)
         .mount(&fake)
         .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/clusters"))
+        .and(header("authorization", auth.as_str()))
+        .respond_with(list)
+        .expect(1)
+        .mount(&fake)
+        .await;
+    // an ambiguous describe sends no drop (it may be a drop accepted earlier, or no permission)
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&fake)
+        .await;
+    fake
+}
+
+#[tokio::test]
+async fn ambiguous_80020_is_confirmed_before_the_finalizer_goes() {
+    // confirmed: the same credentials list every cluster, and this one is not there
+    let (ctx, mut api) = testcontext();
+    let fake = ambiguous_cluster_api(ResponseTemplate::new(200).set_body_json(
+        json!({"code": 0, "data": {"count": 1, "currentPage": 1, "pageSize": 100, "clusters": [{"clusterId": "in01-other"}]}}),
+    ))
+    .await;
     let obj = cluster(&fake.uri(), None);
     let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx));
     api.serve_fresh_read(&obj).await;
@@ -786,39 +858,50 @@ async fn ambiguous_80020_is_confirmed_before_the_finalizer_goes() {
     api.serve_finalizer_removal(&obj).await;
     run.await.unwrap().unwrap();
     fake.verify().await;
+}
 
+#[tokio::test]
+async fn ambiguous_80020_with_a_failing_list_keeps_the_finalizer() {
     // not confirmed: listing fails with the same credentials -> credentials problem, kept
     let (ctx, mut api) = testcontext();
-    let fake = MockServer::start().await;
-    Mock::given(method("DELETE"))
-        .and(path("/v2/clusters/in01-abc/drop"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"code": 80020, "message": "Cluster not exist or you don't have permission."}),
-        ))
-        .mount(&fake)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v2/clusters"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(json!({"code": 21119, "message": "The apikey is illegal"})),
-        )
-        .mount(&fake)
-        .await;
+    let fake = ambiguous_cluster_api(
+        ResponseTemplate::new(401)
+            .set_body_json(json!({"code": 21119, "message": "The apikey is illegal"})),
+    )
+    .await;
     let obj = cluster(&fake.uri(), None);
     let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx));
     api.serve_fresh_read(&obj).await;
     api.serve_secret("creds").await;
     api.serve_event("DropFailed").await;
     let status = api.serve_status_patch(&obj).await;
-    let (reason, _, _) = pending(run.await.unwrap());
+    let (reason, message, _) = pending(run.await.unwrap());
     assert_eq!(reason, "DropFailed");
-    assert!(
-        status["deletion"]["lastError"]
-            .as_str()
-            .unwrap()
-            .contains("not treating")
-    );
+    assert!(message.contains("deletionPolicy: Orphan"), "{message}");
+    let last_error = status["deletion"]["lastError"].as_str().unwrap();
+    assert!(last_error.contains("not treating"), "{last_error}");
+    fake.verify().await;
+}
+
+#[tokio::test]
+async fn ambiguous_80020_with_the_cluster_still_listed_keeps_the_finalizer() {
+    // the key lost its rights on the cluster, which still exists: never "gone"
+    let (ctx, mut api) = testcontext();
+    let fake = ambiguous_cluster_api(ResponseTemplate::new(200).set_body_json(
+        json!({"code": 0, "data": {"count": 1, "currentPage": 1, "pageSize": 100, "clusters": [{"clusterId": "in01-abc"}]}}),
+    ))
+    .await;
+    let obj = cluster(&fake.uri(), None);
+    let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
+    api.serve_secret("creds").await;
+    api.serve_event("DropFailed").await;
+    let status = api.serve_status_patch(&obj).await;
+    let (reason, message, _) = pending(run.await.unwrap());
+    assert_eq!(reason, "DropFailed");
+    assert!(message.contains("lack permission"), "{message}");
+    assert_eq!(status["conditions"][0]["reason"], "DropFailed");
+    fake.verify().await;
 }
 
 mod janitor {

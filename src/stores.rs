@@ -8,7 +8,9 @@
 
 use crate::{
     crd::{FINALIZER, ZillizCluster, ZillizCollection, ZillizIndex, ZillizPartition},
-    resolve::{Address, CollectionLoc, CollectionSource, Host, Managed, Refs, collection_loc_of},
+    kinds::{
+        Address, CollectionLoc, CollectionSource, Contains, Host, Managed, Refs, collection_loc_of,
+    },
 };
 use kube::{
     ResourceExt,
@@ -21,6 +23,35 @@ use std::{
     collections::{BTreeSet, HashMap, HashSet},
     sync::{Arc, Mutex, RwLock},
 };
+
+/// A kind with a cache among the operator's [`Stores`].
+pub trait Cached: Managed {
+    fn cache(stores: &Stores) -> &Cache<Self>;
+}
+
+impl Cached for ZillizCluster {
+    fn cache(stores: &Stores) -> &Cache<Self> {
+        &stores.clusters
+    }
+}
+
+impl Cached for ZillizCollection {
+    fn cache(stores: &Stores) -> &Cache<Self> {
+        &stores.collections
+    }
+}
+
+impl Cached for ZillizPartition {
+    fn cache(stores: &Stores) -> &Cache<Self> {
+        &stores.partitions
+    }
+}
+
+impl Cached for ZillizIndex {
+    fn cache(stores: &Stores) -> &Cache<Self> {
+        &stores.indexes
+    }
+}
 
 /// What an object is found under in its cache's index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -576,9 +607,28 @@ impl Stores {
         out
     }
 
+    /// The objects of ours that live inside the resource of the object `ns/name`, of a kind
+    /// that [`Contains`] them: `kind/name`, sorted.
+    pub fn dependents(&self, contains: Contains, ns: &str, name: &str) -> Vec<String> {
+        match contains {
+            Contains::Nothing => Vec::new(),
+            Contains::ClusterObjects => self.cluster_dependents(ns, name),
+            Contains::CollectionObjects => {
+                let key = Key::Collection(ns.into(), name.into());
+                let partitions = self.partitions.names(&key);
+                let indexes = self.indexes.names(&key);
+                partitions
+                    .iter()
+                    .map(|p| format!("ZillizPartition/{p}"))
+                    .chain(indexes.iter().map(|i| format!("ZillizIndex/{i}")))
+                    .collect()
+            }
+        }
+    }
+
     /// Objects of kind `K` in `ns` that read their credentials from the Secret `secret`:
     /// directly, or through their cluster or collection.
-    pub fn credential_users<K: Managed>(&self, ns: &str, secret: &str) -> Vec<ObjectRef<K>> {
+    pub fn credential_users<K: Cached>(&self, ns: &str, secret: &str) -> Vec<ObjectRef<K>> {
         let key = |k: fn(Arc<str>, Arc<str>) -> Key, name: &str| k(ns.into(), name.into());
         let cache = K::cache(self);
         let mut candidates = cache.refs(&key(Key::Secret, secret));
@@ -633,7 +683,7 @@ impl Stores {
 
     /// A key equal for two objects that name the same external resource; `None` when it cannot
     /// be told (invalid spec, referenced object not cached).
-    pub fn identity<K: Managed>(&self, obj: &K) -> Option<String> {
+    pub fn identity<K: Cached>(&self, obj: &K) -> Option<String> {
         // Without references the identity follows from the object's own spec (its generation).
         let standalone = obj.refs() == Refs::default();
         let (Some(uid), generation) = (obj.uid(), obj.meta().generation) else {
@@ -655,7 +705,7 @@ impl Stores {
         id
     }
 
-    fn compute_identity<K: Managed>(&self, obj: &K) -> Option<String> {
+    fn compute_identity<K: Cached>(&self, obj: &K) -> Option<String> {
         let ns = obj.namespace()?;
         Some(match obj.address().ok()? {
             Address::Cluster {
@@ -679,7 +729,7 @@ impl Stores {
     /// addressing it (its connection, any ZillizCluster object for the same cluster, any
     /// ZillizCollection object for the same collection). Empty when a referenced object is not
     /// cached: then `obj` has no identity, and no sharers.
-    fn candidate_keys<K: Managed>(&self, obj: &K) -> Vec<Key> {
+    fn candidate_keys<K: Cached>(&self, obj: &K) -> Vec<Key> {
         let ns = obj.namespace().unwrap_or_default();
         let (loc, leaf) = match place(obj) {
             Place::Collection(loc) => (loc, None),
@@ -750,7 +800,7 @@ impl Stores {
     }
 
     /// The other objects of the same kind (any namespace) that name the same external resource.
-    pub fn sharers<K: Managed>(&self, obj: &K) -> Vec<Arc<K>> {
+    pub fn sharers<K: Cached>(&self, obj: &K) -> Vec<Arc<K>> {
         let uid = obj.uid();
         let cache = K::cache(self);
         let candidates: Vec<Arc<K>> = self
@@ -1101,7 +1151,7 @@ mod tests {
             apply(&mut w.partitions, in_ns(part, ns));
         }
 
-        fn candidates<K: Managed>(stores: &Stores, obj: &K) -> Vec<String> {
+        fn candidates<K: Cached>(stores: &Stores, obj: &K) -> Vec<String> {
             let mut found: Vec<String> = stores
                 .candidate_keys(obj)
                 .iter()

@@ -57,7 +57,10 @@ async fn drop_retrying_with(c: &Cluster, ns: &str, obj: &str, needle: &str) -> V
 fn object_of(call: &Call) -> String {
     let coll = call.body["collectionName"].as_str().unwrap_or_default();
     match (call.method.as_str(), call.path.as_str()) {
-        ("DELETE", "/v2/clusters/in01-outage/drop") => "zc/big".into(),
+        // a cluster's drop starts with a describe
+        ("DELETE", "/v2/clusters/in01-outage/drop") | ("GET", "/v2/clusters/in01-outage") => {
+            "zc/big".into()
+        }
         ("POST", DROP) => format!("zcol/{coll}"),
         ("POST", "/v2/vectordb/partitions/release" | "/v2/vectordb/partitions/drop") => {
             "zpart/part".into()
@@ -197,7 +200,7 @@ spec:
             "zidx/idx",
             "zpart/part"
         ],
-        "only drop attempts (a partition's first step: release) during the outage"
+        "only drop attempts (a cluster's first step: describe; a partition's: release) during the outage"
     );
     for (obj, n) in &during {
         assert!(

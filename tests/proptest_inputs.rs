@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use zilliz_operator::{
     api::classify::{Envelope, classify, parse_retry_after},
     crd::{ZillizCollection, ZillizIndex, ZillizPartition},
-    resolve::Managed,
+    kinds::Managed,
 };
 
 fn envelope() -> impl Strategy<Value = Envelope> {

@@ -1,0 +1,75 @@
+//! ZillizIndex: an index of a collection (data plane v2). The server refuses to drop an index
+//! of a loaded collection; the operator releases a serving collection only when the spec says
+//! so (`releaseCollectionBeforeDrop`).
+
+use super::{
+    Address, Attempt, Call, Contains, Managed, Observation, Plan, Refs, Script, Step, address_refs,
+    address_secrets, check_container, collection_source, data_drop_error, non_empty,
+    observed_by_read,
+};
+use crate::{
+    api::ErrorClass,
+    crd::{DeletionPolicy, ZillizIndex, ZillizStatus},
+};
+
+impl Managed for ZillizIndex {
+    const LABEL: &'static str = "index";
+    const CONTAINS: Contains = Contains::Nothing;
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+    fn zstatus(&self) -> Option<&ZillizStatus> {
+        self.status.as_ref()
+    }
+    fn external_name(&self) -> &str {
+        &self.spec.index_name
+    }
+    fn address(&self) -> Result<Address, String> {
+        Ok(Address::Index {
+            collection: collection_source(&self.spec.collection)?,
+            index: non_empty(&self.spec.index_name, "indexName")?,
+            release_collection: self.spec.release_collection_before_drop,
+        })
+    }
+    fn secret_names(&self) -> Vec<&str> {
+        address_secrets(&self.spec.collection)
+    }
+    fn refs(&self) -> Refs<'_> {
+        address_refs(&self.spec.collection)
+    }
+
+    fn drop_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Attempt, Step> {
+        if let Some(done) = check_container(plan, s)? {
+            return Ok(done);
+        }
+        let mut released = false;
+        loop {
+            let e = match s.ask(Call::DropIndex)? {
+                Ok(_) => {
+                    let how = if released {
+                        " (the collection was released first)"
+                    } else {
+                        ""
+                    };
+                    return Ok(Attempt::Dropped(format!("{} dropped{how}", plan.what)));
+                }
+                Err(e) => e,
+            };
+            if e.class != ErrorClass::NeedsRelease {
+                return data_drop_error(plan, s, e, Call::HasIndex);
+            }
+            // Never release a serving collection unless the spec allows it.
+            if !plan.release_collection || released {
+                return Ok(Attempt::Blocked(e.clone()));
+            }
+            if let Err(r) = s.ask(Call::ReleaseCollection)? {
+                return data_drop_error(plan, s, r, Call::HasIndex);
+            }
+            released = true;
+        }
+    }
+
+    fn observe_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Observation, Step> {
+        Ok(observed_by_read(&plan.what, s.ask(Call::HasIndex)?))
+    }
+}

@@ -1,0 +1,58 @@
+//! ZillizPartition: a partition of a collection (data plane v2). A partition is always released
+//! before it is dropped (the server refuses to drop a loaded one).
+
+use super::{
+    Address, Attempt, Call, Contains, Managed, Observation, Observed, Plan, Refs, Script, Step,
+    address_refs, address_secrets, check_container, collection_source, data_drop_error,
+    explicit_not_found, non_empty, observed_by_read,
+};
+use crate::crd::{DeletionPolicy, ZillizPartition, ZillizStatus};
+
+impl Managed for ZillizPartition {
+    const LABEL: &'static str = "partition";
+    const CONTAINS: Contains = Contains::Nothing;
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+    fn zstatus(&self) -> Option<&ZillizStatus> {
+        self.status.as_ref()
+    }
+    fn external_name(&self) -> &str {
+        &self.spec.partition_name
+    }
+    fn address(&self) -> Result<Address, String> {
+        Ok(Address::Partition {
+            collection: collection_source(&self.spec.collection)?,
+            partition: non_empty(&self.spec.partition_name, "partitionName")?,
+        })
+    }
+    fn secret_names(&self) -> Vec<&str> {
+        address_secrets(&self.spec.collection)
+    }
+    fn refs(&self) -> Refs<'_> {
+        address_refs(&self.spec.collection)
+    }
+
+    fn drop_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Attempt, Step> {
+        if let Some(done) = check_container(plan, s)? {
+            return Ok(done);
+        }
+        if let Err(e) = s.ask(Call::ReleasePartition)? {
+            return data_drop_error(plan, s, e, Call::HasPartition);
+        }
+        Ok(match s.ask(Call::DropPartition)? {
+            Ok(_) => Attempt::Dropped(format!("{} released and dropped", plan.what)),
+            Err(e) => data_drop_error(plan, s, e, Call::HasPartition)?,
+        })
+    }
+
+    fn observe_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Observation, Step> {
+        Ok(match s.ask(Call::HasPartition)? {
+            // the collection is gone, and the partition with it
+            Err(e) if explicit_not_found(e) => Ok(Observed::Absent {
+                detail: format!("{} does not exist: {}", plan.what, e.message),
+            }),
+            answer => observed_by_read(&plan.what, answer),
+        })
+    }
+}
