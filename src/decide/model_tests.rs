@@ -78,6 +78,8 @@ enum Ev {
     FinishDeleting,
     /// The next status write of the operator is lost (a crash, a conflict).
     LoseNextWrite,
+    /// Someone removes an object by hand (strips its finalizer): the operator decides nothing.
+    RemovedByHand(Obj),
     /// The operator restarts: its memory is gone and its caches have not listed yet.
     Restart,
     /// The caches hold their first lists.
@@ -525,6 +527,7 @@ impl World {
                 }
             }
             Ev::LoseNextWrite => self.lose_write = true,
+            Ev::RemovedByHand(o) => self.obj_mut(o).present = false,
             Ev::Restart => {
                 self.synced = false;
                 for obj in &mut self.objects {
@@ -557,6 +560,7 @@ fn event() -> impl Strategy<Value = Ev> {
         1 => Just(Ev::DroppedOutside),
         1 => Just(Ev::FinishDeleting),
         1 => Just(Ev::LoseNextWrite),
+        1 => prop_oneof![Just(Obj::C1), Just(Obj::C2)].prop_map(Ev::RemovedByHand),
         1 => Just(Ev::Restart),
         1 => Just(Ev::Synced),
     ]
@@ -630,6 +634,20 @@ fn the_five_defects_as_fixed_sequences() {
                     && !w.collection
                     && !w.obj(Obj::C1).present
                     && w.cluster == ClusterLife::Running
+            },
+        ),
+        (
+            "2b: the cluster object removed by hand before the collection was ever observed",
+            initial(false, false, false, Obj::C1),
+            vec![RemovedByHand(Obj::C1), Delete(Obj::X), Reconcile(Obj::X)],
+            |w| {
+                w.obj(Obj::X).present
+                    && w.collection
+                    && w.obj(Obj::X)
+                        .recorded
+                        .synced
+                        .as_ref()
+                        .is_some_and(|(r, m)| r == "ReferenceNotFound" && m.contains("Orphan"))
             },
         ),
         (
