@@ -571,7 +571,7 @@ fn cases() -> u32 {
     std::env::var("MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000)
+        .unwrap_or(10_000)
 }
 
 proptest! {
