@@ -1346,3 +1346,754 @@ async fn install_applies_to_the_test_api_server() {
         started.elapsed()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// deletion protection at admission: deploy/deletion-protection/ (opt-in)
+//
+// The ValidatingAdmissionPolicy's CEL expressions are evaluated with a real CEL interpreter
+// (the `cel` crate, cel-rust, a dev-dependency) against sample admission requests, following
+// the API server's algorithm: matchConstraints, then every matchCondition, then each
+// validation (false: denied, with messageExpression's string, or `message` if that is not a
+// usable one). Two gaps to kube-apiserver, covered separately: cel-rust is untyped (no
+// type-check against the CRD schema), and it accepts field names that are CEL reserved words,
+// which Kubernetes rejects (`object.metadata.namespace`): `reserved_selects` checks for them.
+
+const PROTECTION_DIR: &str = "deploy/deletion-protection";
+const PROTECTION_POLICY: &str = "zilliz-deletion-protection";
+const PROTECTION_ANNOTATION: &str = "zilliz.io/deletion-protection";
+
+/// (kind, plural) of the four kinds.
+const KIND_NAMES: [(&str, &str); 4] = [
+    ("ZillizCluster", "zillizclusters"),
+    ("ZillizCollection", "zillizcollections"),
+    ("ZillizPartition", "zillizpartitions"),
+    ("ZillizIndex", "zillizindexes"),
+];
+
+/// What the API server decides for one request under the policy.
+#[derive(Debug, Clone, PartialEq)]
+enum Admission {
+    /// matchConstraints or a matchCondition does not select the request
+    NotSelected,
+    Allowed,
+    Denied {
+        reason: String,
+        message: String,
+    },
+}
+
+/// The policy's CEL programs, compiled once.
+struct Policy {
+    resource_rules: Vec<Value>,
+    match_conditions: Vec<(String, cel::Program)>,
+    /// (expression, reason, message, messageExpression)
+    validations: Vec<(cel::Program, String, String, Option<cel::Program>)>,
+}
+
+fn compile(what: &str, expr: &str) -> cel::Program {
+    cel::Program::compile(expr)
+        .unwrap_or_else(|e| panic!("{what}: CEL does not compile: {e}\n{expr}"))
+}
+
+/// Fields named by CEL reserved words selected on `object` / `oldObject` in `expr` (outside
+/// string literals), such as `oldObject.metadata.namespace`. kube-apiserver types these
+/// objects from their OpenAPI schema and escapes such property names (`__namespace__`), so the
+/// plain select does not compile there ("undefined field 'namespace'"), while cel-rust
+/// accepts it. `request.namespace` is fine: `request` is declared with a `namespace` field.
+fn reserved_selects(expr: &str) -> Vec<String> {
+    const RESERVED: &[&str] = &[
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "false",
+        "for",
+        "function",
+        "if",
+        "import",
+        "in",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "null",
+        "return",
+        "true",
+        "var",
+        "void",
+        "while",
+    ];
+    // blank out string literals ('...' and "...", with backslash escapes)
+    let mut code = String::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in expr.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+                code.push(' ');
+            }
+            None => {
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+                code.push(c);
+            }
+        }
+    }
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut found = vec![];
+    let mut rest = code.as_str();
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        let preceded_by_dot = rest[..start].trim_end().ends_with('.');
+        let word_len = rest[start..]
+            .find(|c: char| !ident(c))
+            .unwrap_or(rest.len() - start);
+        let word = &rest[start..start + word_len];
+        rest = &rest[start + word_len..];
+        if preceded_by_dot || !(word == "object" || word == "oldObject") {
+            continue;
+        }
+        // the select chain that follows: .a.b.c
+        let mut chain = rest;
+        while let Some(after_dot) = chain.trim_start().strip_prefix('.') {
+            let after_dot = after_dot.trim_start();
+            let len = after_dot
+                .find(|c: char| !ident(c))
+                .unwrap_or(after_dot.len());
+            let field = &after_dot[..len];
+            if RESERVED.contains(&field) {
+                found.push(format!("{word}...{field}"));
+            }
+            chain = &after_dot[len..];
+        }
+    }
+    found
+}
+
+impl Policy {
+    fn from(policy: &Value) -> Policy {
+        let spec = &policy["spec"];
+        let mut exprs: Vec<String> = vec![];
+        let match_conditions = spec["matchConditions"]
+            .as_sequence()
+            .map(|s| s.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let expr = c["expression"].as_str().expect("matchCondition expression");
+                exprs.push(expr.to_string());
+                let name = c["name"].as_str().expect("matchCondition name").to_string();
+                let program = compile(&name, expr);
+                (name, program)
+            })
+            .collect();
+        let validations = spec["validations"]
+            .as_sequence()
+            .expect("validations")
+            .iter()
+            .map(|v| {
+                let expr = v["expression"].as_str().expect("validation expression");
+                exprs.push(expr.to_string());
+                let message_expression = v["messageExpression"].as_str().map(|m| {
+                    exprs.push(m.to_string());
+                    compile("messageExpression", m)
+                });
+                (
+                    compile("validation", expr),
+                    v["reason"].as_str().unwrap_or("Invalid").to_string(),
+                    v["message"].as_str().unwrap_or_default().to_string(),
+                    message_expression,
+                )
+            })
+            .collect();
+        for e in &exprs {
+            let reserved = reserved_selects(e);
+            assert!(
+                reserved.is_empty(),
+                "CEL reserved words selected as fields {reserved:?} (Kubernetes rejects them): {e}"
+            );
+            // kube-apiserver's limit on an expression's length
+            assert!(e.len() <= 5 * 1024, "expression too long: {e}");
+        }
+        Policy {
+            resource_rules: spec["matchConstraints"]["resourceRules"]
+                .as_sequence()
+                .expect("matchConstraints.resourceRules")
+                .clone(),
+            match_conditions,
+            validations,
+        }
+    }
+
+    /// The API server's decision for `request` (an AdmissionRequest as CEL sees it: `request`,
+    /// `object`, `oldObject`). Any evaluation error is returned: the policy must never fail on
+    /// a well-formed request, whatever its failurePolicy.
+    fn admit(&self, request: &serde_json::Value) -> Result<Admission, String> {
+        let contains =
+            |list: &Value, item: &str| strings(list).iter().any(|s| s == "*" || s == item);
+        let res = &request["resource"];
+        let selected = request["subResource"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+            && self.resource_rules.iter().any(|r| {
+                contains(&r["apiGroups"], res["group"].as_str().unwrap_or_default())
+                    && contains(
+                        &r["apiVersions"],
+                        res["version"].as_str().unwrap_or_default(),
+                    )
+                    && contains(
+                        &r["operations"],
+                        request["operation"].as_str().unwrap_or_default(),
+                    )
+                    && contains(
+                        &r["resources"],
+                        res["resource"].as_str().unwrap_or_default(),
+                    )
+            });
+        if !selected {
+            return Ok(Admission::NotSelected);
+        }
+
+        let mut ctx = cel::Context::default();
+        let var = |v: &serde_json::Value| cel::to_value(v).map_err(|e| format!("to CEL: {e}"));
+        ctx.add_variable_from_value("request", var(request)?);
+        ctx.add_variable_from_value("object", var(&request["object"])?);
+        ctx.add_variable_from_value("oldObject", var(&request["oldObject"])?);
+        ctx.add_variable_from_value("params", cel::Value::Null);
+
+        for (name, program) in &self.match_conditions {
+            match program.execute(&ctx) {
+                Ok(cel::Value::Bool(true)) => {}
+                Ok(cel::Value::Bool(false)) => return Ok(Admission::NotSelected),
+                Ok(other) => return Err(format!("matchCondition {name}: not a bool: {other:?}")),
+                Err(e) => return Err(format!("matchCondition {name}: {e}")),
+            }
+        }
+        for (program, reason, message, message_expression) in &self.validations {
+            match program.execute(&ctx) {
+                Ok(cel::Value::Bool(true)) => {}
+                Ok(cel::Value::Bool(false)) => {
+                    let message = match message_expression {
+                        None => message.clone(),
+                        Some(m) => match m.execute(&ctx) {
+                            Ok(cel::Value::String(s)) => {
+                                let s = s.to_string();
+                                // kube-apiserver falls back to `message` for these; the policy
+                                // must not rely on that
+                                if s.trim().is_empty() || s.contains('\n') || s.len() > 5000 {
+                                    return Err(format!("unusable messageExpression result {s:?}"));
+                                }
+                                s
+                            }
+                            Ok(other) => {
+                                return Err(format!("messageExpression: not a string: {other:?}"));
+                            }
+                            Err(e) => return Err(format!("messageExpression: {e}")),
+                        },
+                    };
+                    return Ok(Admission::Denied {
+                        reason: reason.clone(),
+                        message,
+                    });
+                }
+                Ok(other) => return Err(format!("validation: not a bool: {other:?}")),
+                Err(e) => return Err(format!("validation: {e}")),
+            }
+        }
+        Ok(Admission::Allowed)
+    }
+}
+
+/// A stored object of `kind`, as the API server holds it.
+fn zilliz_object(
+    kind: &str,
+    name: &str,
+    annotations: Option<serde_json::Value>,
+    deletion_policy: Option<&str>,
+) -> serde_json::Value {
+    let mut metadata = serde_json::json!({
+        "name": name,
+        "namespace": "team-a",
+        "uid": "7d1f3c52-0d1e-4b44-9a0f-3c1f5e0b6a11",
+        "resourceVersion": "4242",
+        "generation": 1,
+        "creationTimestamp": "2025-01-01T00:00:00Z",
+        "finalizers": ["zilliz.io/finalizer"],
+        "labels": { "app": "search" },
+    });
+    if let Some(a) = annotations {
+        metadata["annotations"] = a;
+    }
+    let mut spec = serde_json::json!({
+        "credentialsSecretRef": { "name": "zilliz-credentials" },
+    });
+    match kind {
+        "ZillizCluster" => spec["clusterId"] = "in01-0123456789abcdef".into(),
+        "ZillizCollection" => {
+            spec["clusterRef"] = serde_json::json!({ "name": "prod" });
+            spec["collectionName"] = "documents".into();
+        }
+        "ZillizPartition" => {
+            spec["collectionRef"] = serde_json::json!({ "name": "documents" });
+            spec["partitionName"] = "2024".into();
+        }
+        _ => {
+            spec["collectionRef"] = serde_json::json!({ "name": "documents" });
+            spec["indexName"] = "vector_idx".into();
+        }
+    }
+    if let Some(p) = deletion_policy {
+        spec["deletionPolicy"] = p.into();
+    }
+    serde_json::json!({
+        "apiVersion": "zilliz.io/v1alpha1",
+        "kind": kind,
+        "metadata": metadata,
+        "spec": spec,
+        "status": { "conditions": [{ "type": "Ready", "status": "True", "reason": "Available" }] },
+    })
+}
+
+/// The admission request of a `kubectl delete` (or, with `collection`, of one object of a
+/// deletecollection, as the namespace controller sends: no name) of `old`.
+fn delete_request(plural: &str, old: &serde_json::Value, collection: bool) -> serde_json::Value {
+    let kind = old["kind"].as_str().expect("kind");
+    let gvk = serde_json::json!({ "group": "zilliz.io", "version": "v1alpha1", "kind": kind });
+    let gvr =
+        serde_json::json!({ "group": "zilliz.io", "version": "v1alpha1", "resource": plural });
+    serde_json::json!({
+        "uid": "0b1e6f7a-3c2d-4e5f-8a9b-0c1d2e3f4a5b",
+        "kind": gvk,
+        "resource": gvr,
+        "subResource": "",
+        "requestKind": gvk,
+        "requestResource": gvr,
+        "requestSubResource": "",
+        "name": if collection { "" } else { old["metadata"]["name"].as_str().unwrap_or_default() },
+        "namespace": old["metadata"]["namespace"],
+        "operation": "DELETE",
+        "userInfo": { "username": "alice", "groups": ["system:authenticated"] },
+        "object": null,
+        "oldObject": old,
+        "dryRun": false,
+        "options": { "apiVersion": "meta.k8s.io/v1", "kind": "DeleteOptions", "propagationPolicy": "Background" },
+    })
+}
+
+fn protection_policy(kubectl: &Path) -> (Vec<Value>, Policy) {
+    let docs = render(kubectl, PROTECTION_DIR);
+    let policy = Policy::from(one(&docs, "ValidatingAdmissionPolicy", PROTECTION_POLICY));
+    (docs, policy)
+}
+
+/// What a refusal must tell: which object, that it is protected, and the two ways on — both
+/// as commands for this very object.
+fn check_refusal(what: &str, decision: &Admission, plural: &str, kind: &str, name: &str) {
+    let Admission::Denied { reason, message } = decision else {
+        panic!("{what}: expected a refusal, got {decision:?}");
+    };
+    assert_eq!(reason, "Forbidden", "{what}");
+    for needle in [
+        format!("{kind} team-a/{name} is protected from deletion"),
+        format!("annotation {PROTECTION_ANNOTATION}: \"true\""),
+        format!("`kubectl -n team-a annotate {plural}.zilliz.io/{name} {PROTECTION_ANNOTATION}-`"),
+        format!(
+            "`kubectl -n team-a patch {plural}.zilliz.io/{name} --type=merge -p '{{\"spec\":{{\"deletionPolicy\":\"Orphan\"}}}}'`"
+        ),
+        "drop its Zilliz resource".to_string(),
+        "keep the Zilliz resource".to_string(),
+    ] {
+        assert!(
+            message.contains(&needle),
+            "{what}: message lacks {needle:?}:\n{message}"
+        );
+    }
+}
+
+/// The policy and its binding: cluster-scoped, admissionregistration.k8s.io/v1, DELETE of the
+/// four kinds only, bound with Deny; and not part of the default or namespaced installs.
+#[test]
+fn deletion_protection_policy_is_an_opt_in_policy_and_binding() {
+    let Some(kubectl) = kubectl() else { return };
+    let (docs, _) = protection_policy(&kubectl);
+    assert_eq!(docs.len(), 2, "a policy and its binding: {docs:?}");
+    for d in &docs {
+        assert_eq!(
+            d["apiVersion"],
+            "admissionregistration.k8s.io/v1",
+            "{}",
+            name(d)
+        );
+        assert!(
+            d["metadata"]["namespace"].is_null(),
+            "{} is cluster-scoped",
+            name(d)
+        );
+    }
+    let policy = one(&docs, "ValidatingAdmissionPolicy", PROTECTION_POLICY);
+    let spec = &policy["spec"];
+    let rules = spec["matchConstraints"]["resourceRules"]
+        .as_sequence()
+        .expect("resourceRules");
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(strings(&rules[0]["apiGroups"]), ["zilliz.io"]);
+    assert_eq!(strings(&rules[0]["operations"]), ["DELETE"]);
+    assert_eq!(
+        strings(&rules[0]["resources"])
+            .iter()
+            .collect::<BTreeSet<_>>(),
+        KINDS
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .iter()
+            .collect(),
+        "exactly the four kinds, no subresource"
+    );
+    // selects every object: no selector narrows it, nothing is excluded
+    for field in [
+        "namespaceSelector",
+        "objectSelector",
+        "excludeResourceRules",
+    ] {
+        let v = &spec["matchConstraints"][field];
+        assert!(
+            v.is_null() || v.as_mapping().is_some_and(|m| m.is_empty()),
+            "matchConstraints.{field}: {v:?}"
+        );
+    }
+    assert!(spec["paramKind"].is_null(), "no parameters");
+    // a policy fault must not refuse the DELETE of every object (the operator still protects)
+    assert_eq!(spec["failurePolicy"], "Ignore");
+    for v in spec["validations"].as_sequence().expect("validations") {
+        let m = v["message"]
+            .as_str()
+            .expect("a static message as the fallback");
+        assert!(!m.contains('\n'), "message must be one line: {m:?}");
+        assert!(
+            m.contains(PROTECTION_ANNOTATION) && m.contains("Orphan"),
+            "{m}"
+        );
+    }
+
+    let binding = one(&docs, "ValidatingAdmissionPolicyBinding", PROTECTION_POLICY);
+    assert_eq!(binding["spec"]["policyName"], PROTECTION_POLICY);
+    assert_eq!(strings(&binding["spec"]["validationActions"]), ["Deny"]);
+    assert!(binding["spec"]["paramRef"].is_null());
+    assert!(
+        binding["spec"]["matchResources"].is_null(),
+        "the binding applies the policy everywhere"
+    );
+
+    // opt-in: neither install variant carries it (see deploy/deletion-protection/kustomization.yaml)
+    for dir in ["deploy", "deploy/namespaced", "deploy/gitops/argocd"] {
+        let rendered = render(&kubectl, dir);
+        assert!(
+            rendered.iter().all(|d| d["apiVersion"]
+                .as_str()
+                .is_some_and(|v| !v.starts_with("admissionregistration.k8s.io/"))),
+            "{dir} must not install admission policies"
+        );
+    }
+    let guide = std::fs::read_to_string(repo("docs/operations.md")).expect("docs/operations.md");
+    assert!(
+        guide.contains("kubectl apply -k deploy/deletion-protection/"),
+        "docs/operations.md says how to install the policy"
+    );
+}
+
+/// The CEL expressions, evaluated: a protected object is refused (whatever its kind, whether
+/// deleted alone or by a namespace deletion) unless it is Orphan; nothing else is touched.
+#[test]
+fn deletion_protection_policy_refuses_exactly_the_protected_deletes() {
+    // the reserved-word check itself catches what kube-apiserver rejects, and only that
+    assert_eq!(
+        reserved_selects("oldObject.metadata.namespace + object . metadata.namespace"),
+        ["oldObject...namespace", "object...namespace"]
+    );
+    assert!(reserved_selects(
+        "request.namespace + oldObject.metadata.name + 'oldObject.metadata.namespace' + \"x\\\".namespace\""
+    )
+    .is_empty());
+
+    let Some(kubectl) = kubectl() else { return };
+    let (_, policy) = protection_policy(&kubectl);
+    let protected = || Some(serde_json::json!({ PROTECTION_ANNOTATION: "true" }));
+
+    for (kind, plural) in KIND_NAMES {
+        let name = "prod-search";
+        let decide = |what: &str, old: serde_json::Value, collection: bool| -> Admission {
+            let request = delete_request(plural, &old, collection);
+            policy
+                .admit(&request)
+                .unwrap_or_else(|e| panic!("{kind}, {what}: evaluation failed: {e}"))
+        };
+
+        // refused: protected, with the policy defaulted (absent), explicit Delete, or no spec
+        for (what, old) in [
+            ("protected", zilliz_object(kind, name, protected(), None)),
+            (
+                "protected, Delete",
+                zilliz_object(kind, name, protected(), Some("Delete")),
+            ),
+            (
+                "protected among other annotations",
+                zilliz_object(
+                    kind,
+                    name,
+                    Some(serde_json::json!({
+                        "argocd.argoproj.io/sync-wave": "0",
+                        PROTECTION_ANNOTATION: "true",
+                        "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                    })),
+                    None,
+                ),
+            ),
+            ("protected, no spec", {
+                let mut o = zilliz_object(kind, name, protected(), None);
+                o.as_object_mut().unwrap().remove("spec");
+                o
+            }),
+        ] {
+            check_refusal(
+                &format!("{kind}, {what}"),
+                &decide(what, old, false),
+                plural,
+                kind,
+                name,
+            );
+        }
+        // a namespace deletion (deletecollection: the request has no name) is refused too, and
+        // the message still names the object
+        check_refusal(
+            &format!("{kind}, deletecollection"),
+            &decide(
+                "deletecollection",
+                zilliz_object(kind, name, protected(), None),
+                true,
+            ),
+            plural,
+            kind,
+            name,
+        );
+
+        // allowed: Orphan keeps the resource, so the protected object may go
+        assert_eq!(
+            decide(
+                "Orphan",
+                zilliz_object(kind, name, protected(), Some("Orphan")),
+                false
+            ),
+            Admission::Allowed,
+            "{kind}: protected but Orphan"
+        );
+        // not selected: not protected (exactly "true" protects, as the operator reads it)
+        for (what, annotations) in [
+            ("no annotations", None),
+            ("empty annotations", Some(serde_json::json!({}))),
+            (
+                "other annotations",
+                Some(serde_json::json!({ "team": "search", "zilliz.io/other": "true" })),
+            ),
+            (
+                "\"false\"",
+                Some(serde_json::json!({ PROTECTION_ANNOTATION: "false" })),
+            ),
+            (
+                "\"\"",
+                Some(serde_json::json!({ PROTECTION_ANNOTATION: "" })),
+            ),
+            (
+                "\"True\"",
+                Some(serde_json::json!({ PROTECTION_ANNOTATION: "True" })),
+            ),
+            (
+                "\"yes\"",
+                Some(serde_json::json!({ PROTECTION_ANNOTATION: "yes" })),
+            ),
+        ] {
+            for policy_value in [None, Some("Delete"), Some("Orphan")] {
+                assert_eq!(
+                    decide(
+                        what,
+                        zilliz_object(kind, name, annotations.clone(), policy_value),
+                        false
+                    ),
+                    Admission::NotSelected,
+                    "{kind}: {what}, deletionPolicy {policy_value:?}"
+                );
+            }
+        }
+
+        // other operations on a protected object are never refused
+        for op in ["CREATE", "UPDATE", "CONNECT"] {
+            let old = zilliz_object(kind, name, protected(), None);
+            let mut request = delete_request(plural, &old, false);
+            request["operation"] = op.into();
+            request["object"] = old;
+            assert_eq!(
+                policy.admit(&request),
+                Ok(Admission::NotSelected),
+                "{kind}: {op}"
+            );
+        }
+        // nor a subresource (status and finalizer writes of the operator go through PATCH anyway)
+        let mut request =
+            delete_request(plural, &zilliz_object(kind, name, protected(), None), false);
+        request["subResource"] = "status".into();
+        assert_eq!(
+            policy.admit(&request),
+            Ok(Admission::NotSelected),
+            "{kind}: status"
+        );
+    }
+
+    // another group's object with the same annotation (a Secret) is not the policy's business
+    let mut secret = zilliz_object("Secret", "zilliz-credentials", protected(), None);
+    secret["apiVersion"] = "v1".into();
+    let mut request = delete_request("secrets", &secret, false);
+    request["resource"] =
+        serde_json::json!({ "group": "", "version": "v1", "resource": "secrets" });
+    assert_eq!(policy.admit(&request), Ok(Admission::NotSelected), "Secret");
+}
+
+/// `cmd` split as a POSIX shell would split these simple commands (words, single quotes).
+fn shell_words(cmd: &str) -> Vec<String> {
+    let mut words = vec![];
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for c in cmd.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    assert!(!quoted, "unbalanced quote in {cmd:?}");
+    words.extend(word);
+    words
+}
+
+/// A `kubectl ...` command line, run against `c`.
+async fn run_words(c: &TestCluster, words: &[String]) -> String {
+    assert_eq!(words[0], "kubectl", "{words:?}");
+    let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    c.ok(&args).await
+}
+
+/// The two commands of a refusal, run with kubectl against the project's test API server on
+/// a real stored object, do what the message promises: after the first the object is no
+/// longer protected, after the second it is Orphan and may go. (The test server runs no
+/// admission, so the refusal itself is the CEL evaluation's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_protection_refusal_says_how_to_proceed_and_its_commands_work() {
+    let Some(kubectl) = kubectl() else { return };
+    let (_, policy) = protection_policy(&kubectl);
+    let c = TestCluster::start(kubectl.clone(), "protection").await;
+    c.ok(&["apply", "-f", &repo("crds").to_string_lossy()])
+        .await;
+    c.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd",
+        "--all",
+        "--timeout=10s",
+    ])
+    .await;
+    let (kind, plural, name) = ("ZillizCollection", "zillizcollections", "prod-search");
+    let manifest = c.dir.join("protected.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n---\n\
+             apiVersion: zilliz.io/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\n  \
+             namespace: team-a\n  annotations:\n    {PROTECTION_ANNOTATION}: \"true\"\n\
+             spec:\n  clusterRef:\n    name: prod\n  collectionName: documents\n  \
+             credentialsSecretRef:\n    name: zilliz-credentials\n"
+        ),
+    )
+    .unwrap();
+    c.ok(&["apply", "-f", &manifest.to_string_lossy()]).await;
+    let stored = || async {
+        let out = c
+            .ok(&[
+                "-n",
+                "team-a",
+                "get",
+                &format!("{plural}.zilliz.io/{name}"),
+                "-o",
+                "json",
+            ])
+            .await;
+        serde_json::from_str::<serde_json::Value>(&out).expect("json")
+    };
+    let decide = |old: serde_json::Value| {
+        policy
+            .admit(&delete_request(plural, &old, false))
+            .expect("evaluates")
+    };
+
+    let refusal = decide(stored().await);
+    check_refusal("stored object", &refusal, plural, kind, name);
+    let Admission::Denied { message, .. } = refusal else {
+        unreachable!()
+    };
+    let commands: Vec<Vec<String>> = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(shell_words)
+        .collect();
+    assert_eq!(commands.len(), 2, "two commands in {message}");
+
+    // 1. remove the annotation: no longer protected, the DELETE would go through (and drop)
+    run_words(&c, &commands[0]).await;
+    let old = stored().await;
+    assert!(
+        old["metadata"]["annotations"]
+            .get(PROTECTION_ANNOTATION)
+            .is_none(),
+        "{old}"
+    );
+    assert_eq!(decide(old), Admission::NotSelected, "annotation removed");
+
+    // 2. protected again, then Orphan: the DELETE goes through (and keeps the resource)
+    c.ok(&[
+        "-n",
+        "team-a",
+        "annotate",
+        &format!("{plural}.zilliz.io/{name}"),
+        &format!("{PROTECTION_ANNOTATION}=true"),
+    ])
+    .await;
+    check_refusal(
+        "protected again",
+        &decide(stored().await),
+        plural,
+        kind,
+        name,
+    );
+    run_words(&c, &commands[1]).await;
+    let old = stored().await;
+    assert_eq!(old["spec"]["deletionPolicy"], "Orphan", "{old}");
+    assert_eq!(
+        old["metadata"]["annotations"][PROTECTION_ANNOTATION], "true",
+        "{old}"
+    );
+    assert_eq!(decide(old), Admission::Allowed, "Orphan");
+
+    c.done().await;
+}
