@@ -875,6 +875,7 @@ local cases = {
   { "failed", { metadata = { generation = 1, deletionTimestamp = "t" }, status = conds({ R("True", "Available", ""), S("False", "DropFailed", "403 forbidden") }) }, "Degraded", "403 forbidden" },
   { "blocked", { metadata = { generation = 1, deletionTimestamp = "t" }, status = conds({ R("True", "Available", ""), S("False", "DropBlocked", "loaded") }) }, "Degraded", "DropBlocked" },
   { "deleting", { metadata = { generation = 1, deletionTimestamp = "t" }, status = conds({ R("True", "Available", "") }) }, "Progressing", "" },
+  { "protected", { metadata = { generation = 1, deletionTimestamp = "t" }, status = conds({ R("True", "Available", ""), S("False", "DeletionProtected", "remove the annotation") }) }, "Degraded", "remove the annotation" },
 }
 local failed = 0
 for _, c in ipairs(cases) do
