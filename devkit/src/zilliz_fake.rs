@@ -4,7 +4,9 @@
 //! counts every call (with the token it carried and what it was answered), rejects invalid
 //! collection names like Milvus (1100), and can simulate an outage (503 with an HTML body, for a
 //! number of calls or a length of time), latency, and a gateway that echoes the `Authorization`
-//! header back in its error pages.
+//! header back in its error pages. A token can be restricted (it authenticates and lists the
+//! cluster, but describing or dropping it answers 80020, as a key with fewer rights does), and
+//! the next answers of one path can be scripted ([`ZillizFake::answer_next`]).
 
 use serde_json::{Value, json};
 use std::{
@@ -37,6 +39,17 @@ struct State {
     /// every request, in arrival order
     calls: Vec<Call>,
     latency: Duration,
+    /// token → cluster ids it may not describe or drop (80020), see [`ZillizFake::deny_cluster`]
+    denied: BTreeMap<String, BTreeSet<String>>,
+    /// (method, path) → scripted answers still to give, see [`ZillizFake::answer_next`]
+    scripted: BTreeMap<(String, String), Scripted>,
+}
+
+/// What the next calls of one method and path answer instead of the real thing.
+struct Scripted {
+    left: usize,
+    status: u16,
+    body: Value,
 }
 
 /// One request the fake received, and what it answered.
@@ -160,6 +173,7 @@ fn answer(
         );
     }
     let control = path.starts_with("/v2/clusters");
+    let token = auth.strip_prefix("Bearer ").unwrap_or_default();
     if auth != format!("Bearer {}", s.token) {
         let echoed = if s.echo_auth {
             format!(" (Authorization: {auth})")
@@ -177,6 +191,15 @@ fn answer(
                 envelope(1800, &format!("user hasn't authenticated{echoed}")),
             )
         };
+    }
+    let key = (method.to_string(), path.to_string());
+    if let Some(next) = s.scripted.get_mut(&key) {
+        next.left -= 1;
+        let reply = json(next.status, next.body.clone());
+        if next.left == 0 {
+            s.scripted.remove(&key);
+        }
+        return reply;
     }
     let str_of = |k: &str| body[k].as_str().unwrap_or_default().to_string();
     let db = {
@@ -220,6 +243,15 @@ fn answer(
             json(
                 200,
                 ok(json!({"count": clusters.len(), "clusters": clusters})),
+            )
+        }
+        ("GET", ["v2", "clusters", id]) | ("DELETE", ["v2", "clusters", id, "drop"])
+            if s.denied.get(token).is_some_and(|ids| ids.contains(*id)) =>
+        {
+            // what Zilliz answers a key without rights on an existing cluster
+            json(
+                200,
+                envelope(80020, "Cluster not exist or you don't have permission."),
             )
         }
         ("GET", ["v2", "clusters", id]) => {
@@ -486,6 +518,51 @@ impl ZillizFake {
         self.state.lock().unwrap().token = token.into();
     }
 
+    /// Calls carrying `token` that describe or drop the cluster `cluster_id` answer 80020 ("not
+    /// exist or you don't have permission") although it exists, as Zilliz answers an API key
+    /// with fewer rights; the cluster list still lists it and every other call works (the token
+    /// still has to be the accepted one, see [`ZillizFake::set_token`]).
+    pub fn deny_cluster(&self, token: &str, cluster_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .denied
+            .entry(token.into())
+            .or_default()
+            .insert(cluster_id.into());
+    }
+
+    /// The next `n` authenticated calls of `method` and `path` answer HTTP `status` with the
+    /// JSON `body` and change nothing (a server's answer the fake does not model, such as
+    /// Milvus' generic `{"code":1100,"message":"invalid parameter..."}`); later calls get the
+    /// real answer again. Outages and refused tokens still come first.
+    pub fn answer_next(&self, method: &str, path: &str, n: usize, status: u16, body: Value) {
+        let mut s = self.state.lock().unwrap();
+        let key = (method.to_string(), path.to_string());
+        if n == 0 {
+            s.scripted.remove(&key);
+        } else {
+            s.scripted.insert(
+                key,
+                Scripted {
+                    left: n,
+                    status,
+                    body,
+                },
+            );
+        }
+    }
+
+    /// How many scripted answers of `method` and `path` are still to be given.
+    pub fn scripted_left(&self, method: &str, path: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .scripted
+            .get(&(method.to_string(), path.to_string()))
+            .map_or(0, |n| n.left)
+    }
+
     /// Error answers (401 envelopes, 503 pages) quote the `Authorization` header they were sent,
     /// as a careless gateway might.
     pub fn set_echo_auth(&self, on: bool) {
@@ -610,5 +687,67 @@ mod tests {
                 ("k1", 503, None),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_denied_token_gets_80020_for_its_cluster_but_still_lists_it() {
+        let fake = ZillizFake::start("k1").await;
+        fake.add_cluster("in01-a");
+        fake.add_cluster("in01-b");
+        fake.add_collection("default", "c", false);
+        fake.deny_cluster("k1", "in01-a");
+        let http = reqwest::Client::new();
+        let call = |method: &str, path: &str| {
+            let url = format!("{}{path}", fake.uri());
+            let req = match method {
+                "GET" => http.get(url),
+                "DELETE" => http.delete(url),
+                _ => http.post(url).json(&json!({"collectionName": "c"})),
+            }
+            .bearer_auth("k1");
+            async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        assert_eq!(call("GET", "/v2/clusters/in01-a").await["code"], 80020);
+        assert_eq!(
+            call("DELETE", "/v2/clusters/in01-a/drop").await["code"],
+            80020
+        );
+        assert_eq!(fake.cluster_status("in01-a").as_deref(), Some("RUNNING"));
+        let listed = call("GET", "/v2/clusters").await;
+        assert_eq!(listed["data"]["count"], 2, "{listed}");
+        assert_eq!(call("GET", "/v2/clusters/in01-b").await["code"], 0);
+        let has = call("POST", "/v2/vectordb/collections/has").await;
+        assert_eq!(has["data"]["has"], true, "{has}");
+    }
+
+    #[tokio::test]
+    async fn scripted_answers_come_n_times_then_the_real_one() {
+        let fake = ZillizFake::start("k1").await;
+        fake.add_collection("default", "c", false);
+        let odd = json!({"code": 1100, "message": "invalid parameter"});
+        fake.answer_next("POST", "/v2/vectordb/collections/drop", 2, 200, odd.clone());
+        let http = reqwest::Client::new();
+        let drop = |token: &'static str| {
+            let url = format!("{}/v2/vectordb/collections/drop", fake.uri());
+            let req = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"collectionName": "c"}));
+            async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        // a refused token is refused first and uses up no scripted answer
+        assert_eq!(drop("nope").await["code"], 1800);
+        assert_eq!(drop("k1").await, odd);
+        assert_eq!(
+            fake.scripted_left("POST", "/v2/vectordb/collections/drop"),
+            1
+        );
+        assert!(fake.has_collection("default", "c"));
+        assert_eq!(drop("k1").await, odd);
+        assert!(fake.has_collection("default", "c"));
+        assert_eq!(drop("k1").await["code"], 0);
+        assert!(!fake.has_collection("default", "c"));
+        let codes: Vec<Option<i64>> = fake.call_log(0).iter().map(|c| c.code).collect();
+        assert_eq!(codes, [Some(1800), Some(1100), Some(1100), Some(0)]);
     }
 }
