@@ -397,6 +397,12 @@ impl Cluster {
         tail(&self.log(), 40)
     }
 
+    /// [`Cluster::log_tail`] without the ANSI colours of the text log, for failure messages.
+    pub fn plain_log_tail(&self) -> String {
+        let log: Vec<String> = self.log().lines().map(strip_ansi).collect();
+        tail(&log.join("\n"), 40)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
@@ -627,6 +633,181 @@ fn strip_ansi(line: &str) -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// One `events.k8s.io` Event as a test reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSeen {
+    /// the object it is about, `Kind/name` (`ZillizCollection/articles`)
+    pub regarding: String,
+    pub reason: String,
+    pub note: String,
+}
+
+/// The Events in a `kubectl get events.events.k8s.io -o json` list, in order.
+pub fn events_of(events: &Value) -> Vec<EventSeen> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    events["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| EventSeen {
+            regarding: format!(
+                "{}/{}",
+                text(&e["regarding"]["kind"]),
+                text(&e["regarding"]["name"])
+            ),
+            reason: text(&e["reason"]),
+            note: text(&e["note"]),
+        })
+        .collect()
+}
+
+impl Cluster {
+    /// The `events.k8s.io` Events in namespace `ns`, in list order.
+    pub async fn events(&self, ns: &str) -> Vec<EventSeen> {
+        let events = self
+            .get_json(&["get", "events.events.k8s.io", "-n", ns])
+            .await;
+        events_of(&events)
+    }
+
+    /// Starts `kubectl get <obj> -n <ns> --watch -o json`: every version of the object from
+    /// now on (its status writes among them) is kept, so a test can say what an object
+    /// *never* showed, not only what it shows at the end. Stops when dropped.
+    pub fn watch(&self, ns: &str, obj: &str) -> Watch {
+        let mut child = std::process::Command::new(KUBECTL)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["get", obj, "-n", ns, "--watch", "-o", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run kubectl --watch");
+        let stdout = child.stdout.take().expect("kubectl stdout");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let reader = std::io::BufReader::new(stdout);
+            for v in serde_json::Deserializer::from_reader(reader).into_iter::<Value>() {
+                let Ok(v) = v else { break };
+                sink.lock().unwrap().push(v);
+            }
+        });
+        Watch {
+            what: format!("{ns}/{obj}"),
+            child,
+            seen,
+        }
+    }
+}
+
+/// The versions of one object seen by [`Cluster::watch`].
+pub struct Watch {
+    what: String,
+    child: std::process::Child,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Watch {
+    /// Every version seen so far, in order.
+    pub fn seen(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The distinct `(status, reason)` of condition `type_` seen so far, in order of first
+    /// appearance (`("", "")` for a version without it).
+    pub fn conditions_seen(&self, type_: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for v in self.seen() {
+            let c = condition(&v, type_);
+            let field = |k: &str| {
+                c.and_then(|c| c[k].as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let pair = (field("status"), field("reason"));
+            if !out.contains(&pair) {
+                out.push(pair);
+            }
+        }
+        out
+    }
+
+    /// The versions seen whose condition `type_` has `reason` (empty when none did).
+    pub fn with_reason(&self, type_: &str, reason: &str) -> Vec<Value> {
+        self.seen()
+            .into_iter()
+            .filter(|v| condition(v, type_).is_some_and(|c| c["reason"] == reason))
+            .collect()
+    }
+
+    /// Waits until the watch has delivered at least one version (kubectl's first list), so
+    /// that nothing after this call is missed; fails after `timeout`.
+    pub async fn started(&self, timeout: Duration) {
+        let start = Instant::now();
+        while self.seen.lock().unwrap().is_empty() {
+            assert!(
+                start.elapsed() < timeout,
+                "kubectl --watch of {} delivered nothing within {timeout:?}",
+                self.what
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A ZillizCluster `name` for the cluster `id` on the control plane (v2) at `base`, its API
+/// key in the Secret `secret` (key `apiKey`), with `deletionPolicy: policy`.
+pub fn cluster_yaml(
+    ns: &str,
+    name: &str,
+    id: &str,
+    base: &str,
+    secret: &str,
+    policy: &str,
+) -> String {
+    format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCluster
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  clusterId: {id}
+  controlPlane: {{apiVersion: v2, baseUrl: "{base}"}}
+  credentialsSecretRef: {{name: {secret}}}
+  deletionPolicy: {policy}
+"#
+    )
+}
+
+/// A ZillizCollection `name` for the collection `collection` in the cluster of the
+/// ZillizCluster object `cluster` (`clusterRef`), with `deletionPolicy: policy`.
+pub fn collection_ref_yaml(
+    ns: &str,
+    name: &str,
+    collection: &str,
+    cluster: &str,
+    policy: &str,
+) -> String {
+    format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  collectionName: {collection}
+  clusterRef: {{name: {cluster}}}
+  deletionPolicy: {policy}
+"#
+    )
 }
 
 /// Polls `check` every 50 ms until it is true and answers how long that took; fails with
