@@ -139,9 +139,92 @@ spec:
 
     assert_eq!(fake.cluster_status("in01-ns").as_deref(), Some("DELETED"));
     assert_eq!(fake.calls("DELETE", "/v2/clusters/in01-ns/drop"), 1);
+    // the collection reached through the cluster (clusterRef) is dropped too, not released
+    // with its cluster
+    assert!(
+        !fake.has_collection("default", "inside"),
+        "the collection reached through clusterRef is still on Zilliz\n{}",
+        c.log_tail()
+    );
     assert!(!fake.has_collection("default", "standalone"));
-    assert!(!fake.has_partition("default", "standalone", "p1"));
-    assert!(!fake.has_index("default", "standalone", "i1"));
+    // each resource by exactly one call of its own: a drop per collection and index, a
+    // release then a drop for the partition. The namespace deletes the collection
+    // `standalone` together with its partition and index, and nothing orders them (only a
+    // cluster waits for what lives in it): when the collection's drop comes first, the
+    // release and the index drop answer 100 (collection not found), which is the API saying
+    // they went with it, and the partition needs no drop call. Anything else (no call, a
+    // second call, a 100 before the collection was dropped) is a release on a guess.
+    let calls: Vec<(String, String, Option<i64>)> = fake
+        .call_log(0)
+        .into_iter()
+        .filter(|c| {
+            c.method == "POST" && (c.path.ends_with("/drop") || c.path.ends_with("/release"))
+        })
+        .map(|c| {
+            let op: Vec<&str> = c.path.rsplit('/').take(2).collect();
+            let named = c.body["partitionName"]
+                .as_str()
+                .or(c.body["indexName"].as_str())
+                .or(c.body["partitionNames"][0].as_str())
+                .or(c.body["collectionName"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            (format!("{}/{}", op[1], op[0]), named, c.code)
+        })
+        .collect();
+    println!("drops and releases, in order: {calls:?}");
+    let of = |op: &str, name: &str| -> Vec<usize> {
+        (0..calls.len())
+            .filter(|&i| calls[i].0 == op && calls[i].1 == name)
+            .collect()
+    };
+    for (op, name) in [
+        ("collections/drop", "inside"),
+        ("collections/drop", "standalone"),
+        ("partitions/release", "p1"),
+        ("indexes/drop", "i1"),
+    ] {
+        assert_eq!(of(op, name).len(), 1, "{op} {name}: {calls:?}");
+    }
+    assert!(
+        of("collections/drop", "inside")
+            .iter()
+            .chain(&of("collections/drop", "standalone"))
+            .all(|&i| calls[i].2 == Some(0)),
+        "both collection drops succeeded: {calls:?}"
+    );
+    let standalone_dropped = of("collections/drop", "standalone")[0];
+    // a 100 is an answer only after the collection's drop; before it, everything succeeds
+    let went_with_the_collection = |i: usize| calls[i].2 == Some(100) && i > standalone_dropped;
+    let (release, index) = (
+        of("partitions/release", "p1")[0],
+        of("indexes/drop", "i1")[0],
+    );
+    assert!(
+        calls[index].2 == Some(0) || went_with_the_collection(index),
+        "the index drop: {calls:?}"
+    );
+    let partition_drops = of("partitions/drop", "p1");
+    if went_with_the_collection(release) {
+        assert!(partition_drops.is_empty(), "{calls:?}");
+    } else {
+        assert_eq!(calls[release].2, Some(0), "the release: {calls:?}");
+        assert_eq!(
+            partition_drops.len(),
+            1,
+            "one partition drop after its release: {calls:?}"
+        );
+        let dropped = partition_drops[0];
+        assert!(
+            dropped > release && (calls[dropped].2 == Some(0) || went_with_the_collection(dropped)),
+            "the partition is dropped after its release: {calls:?}"
+        );
+    }
+    assert_eq!(
+        calls.len(),
+        4 + partition_drops.len(),
+        "no other drop or release: {calls:?}"
+    );
     let listed: Value = reqwest::get(format!("{}/v1/vector/collections", milvus.base))
         .await
         .unwrap()
