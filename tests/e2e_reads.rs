@@ -97,6 +97,7 @@ async fn drops_read_no_object_and_no_unchanged_secret_again() {
     // rotate: the fake accepts only the new key, and the Secret holds it; the rotation
     // re-queues the Secret's users, and the first to run reads the new version
     let before = faults.request_counts_from("zilliz-operator");
+    let mark = fake.total_calls();
     fake.set_token(ROTATED);
     c.apply(&secret_yaml(ns, "creds", "apiKey", ROTATED)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -106,12 +107,52 @@ async fn drops_read_no_object_and_no_unchanged_secret_again() {
     for i in 0..N {
         assert!(!fake.has_collection("default", &format!("coll_{i}")));
     }
+    // every drop after the rotation carried the new key, as the fake received it, and each
+    // collection was dropped by exactly one call that succeeded
+    let calls = fake.call_log(mark);
+    let key_of = |token: &str| match token {
+        ROTATED => "rotated",
+        TOKEN => "old",
+        _ => "other",
+    };
+    let drops: Vec<(String, &str, Option<i64>)> = calls
+        .iter()
+        .filter(|call| call.path == "/v2/vectordb/collections/drop")
+        .map(|call| {
+            (
+                call.body["collectionName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                key_of(&call.token),
+                call.code,
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, &str, Option<i64>)> = (N / 2..N)
+        .map(|i| (format!("coll_{i}"), "rotated", Some(0)))
+        .collect();
+    let mut seen = drops;
+    seen.sort();
+    expected.sort();
+    assert_eq!(
+        seen, expected,
+        "the drops after the rotation (collection, key the fake received, code)"
+    );
+    let other: Vec<(&str, &str, u16)> = calls
+        .iter()
+        .filter(|call| call.token != ROTATED)
+        .map(|call| (call.path.as_str(), key_of(&call.token), call.status))
+        .collect();
+    assert!(
+        other.is_empty(),
+        "calls after the rotation without the rotated key: {other:?}"
+    );
     let secret_reads = reads.get("get secrets").copied().unwrap_or(0);
     assert!(
         (1..=3).contains(&secret_reads),
         "the rotated Secret read {secret_reads} times: {reads:?}"
     );
-    // every drop after the rotation carried the new key: the fake refused none
     let log = c.log();
     assert!(
         !log.contains("DropFailed") && !log.contains(TOKEN) && !log.contains(ROTATED),
