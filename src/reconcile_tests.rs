@@ -235,6 +235,69 @@ async fn a_stale_cached_deletion_is_not_dropped_again() {
 }
 
 #[tokio::test]
+async fn a_cached_deletion_whose_finalizer_is_gone_or_whose_uid_changed_is_not_dropped() {
+    // The copy a reconcile was handed still carries our finalizer, but the object as it is
+    // now does not (our removal, not yet seen), or is another object of the same name created
+    // since (a new uid): neither is dropped.
+    let fake = silent_fake().await;
+    let obj = object(
+        "ZillizCollection",
+        "books",
+        json!({"collectionName": "books", "connection": connection(&fake.uri())}),
+        true,
+        true,
+    );
+    let mut let_go = obj.clone();
+    let_go["metadata"]["finalizers"] = json!(["example.com/other"]);
+    let mut recreated = obj.clone();
+    recreated["metadata"]["uid"] = json!("uid-books-2");
+    recreated["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("deletionTimestamp");
+    for now in [let_go, recreated] {
+        let (ctx, mut api) = testcontext();
+        let run = tokio::spawn(reconcile::<ZillizCollection>(typed(&obj), ctx));
+        api.expect(Method::GET, &object_path(&obj)).await.ok(now);
+        assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
+        api.expect_silence().await;
+    }
+    fake.verify().await;
+}
+
+#[tokio::test]
+async fn a_cluster_whose_accepted_mark_was_lost_is_not_dropped_again() {
+    // The status write after an accepted drop failed: the object shows no dropAcceptedTime.
+    // The describe that comes first shows DELETING, so no second DELETE is sent, and the mark
+    // is written.
+    let (ctx, mut api) = testcontext();
+    let fake = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/clusters/in01-abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "code": 0, "data": {"clusterId": "in01-abc", "status": "DELETING"}
+        })))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&fake)
+        .await;
+    let obj = cluster(&fake.uri(), None);
+    let run = tokio::spawn(reconcile::<ZillizCluster>(typed(&obj), ctx));
+    api.serve_fresh_read(&obj).await;
+    api.serve_secret("creds").await;
+    let status = api.serve_status_patch(&obj).await;
+    let (reason, message, _) = pending(run.await.unwrap());
+    assert_eq!(reason, "DropInProgress");
+    assert!(message.contains("DELETING"), "{message}");
+    assert!(status["deletion"]["dropAcceptedTime"].is_string(), "{status}");
+    fake.verify().await;
+}
+
+#[tokio::test]
 async fn orphan_makes_no_api_call() {
     let (ctx, mut api) = testcontext();
     let fake = silent_fake().await;
