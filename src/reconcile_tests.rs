@@ -293,7 +293,10 @@ async fn a_cluster_whose_accepted_mark_was_lost_is_not_dropped_again() {
     let (reason, message, _) = pending(run.await.unwrap());
     assert_eq!(reason, "DropInProgress");
     assert!(message.contains("DELETING"), "{message}");
-    assert!(status["deletion"]["dropAcceptedTime"].is_string(), "{status}");
+    assert!(
+        status["deletion"]["dropAcceptedTime"].is_string(),
+        "{status}"
+    );
     fake.verify().await;
 }
 

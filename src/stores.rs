@@ -83,7 +83,14 @@ fn keys_of<K: Managed>(obj: &K) -> Vec<Key> {
     let deleting = obj.meta().deletion_timestamp.is_some();
     let ns: Arc<str> = ns.into();
     let mut keys = vec![share_key(obj, &ns)];
-    for secret in obj.secret_names() {
+    // the Secret it names, and the one it recorded for a drop without its referenced object
+    let recorded = obj
+        .zstatus()
+        .and_then(|s| s.resolved.as_ref())
+        .map(|r| r.credentials_secret_ref.name.as_str());
+    let mut secrets = obj.secret_names();
+    secrets.extend(recorded.filter(|r| !secrets.contains(r)));
+    for secret in secrets {
         keys.push(Key::Secret(ns.clone(), secret.into()));
         if deleting {
             keys.push(Key::SecretDeleting(ns.clone(), secret.into()));
@@ -953,6 +960,30 @@ mod tests {
         w.collections
             .apply_watcher_event(&watcher::Event::Delete(films));
         assert_eq!(stores.secret_users(NS, "direct"), (1, 1));
+    }
+
+    #[test]
+    fn a_secret_recorded_for_a_drop_counts_as_used() {
+        // a collection reached through its cluster records the cluster's Secret: should the
+        // cluster object be removed by hand, its drop still needs that Secret
+        let (stores, mut w) = Stores::new();
+        let mut books = collection("books", json!({"clusterRef": {"name": "gone"}}));
+        assert_eq!(stores.secret_users(NS, "cloud"), (0, 0));
+        books.status = Some(crate::crd::ZillizStatus {
+            resolved: Some(crate::crd::ResolvedStatus {
+                endpoint: Some("https://in01-gone.example".into()),
+                db_name: "default".into(),
+                collection_name: "books".into(),
+                credentials_secret_ref: crate::crd::SecretKeyRef {
+                    name: "cloud".into(),
+                    key: "apiKey".into(),
+                },
+                cluster: None,
+            }),
+            ..Default::default()
+        });
+        apply(&mut w.collections, books);
+        assert_eq!(stores.secret_users(NS, "cloud"), (1, 0));
     }
 
     #[test]
