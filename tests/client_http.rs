@@ -229,24 +229,39 @@ async fn control_plane_describe_v2_and_v1() {
     server.verify().await;
 }
 
-#[tokio::test]
-async fn control_plane_list_cluster_ids() {
-    let server = MockServer::start().await;
-    bodyless("GET", "/v2/clusters")
+/// One page of a cluster list answer (`data`), as the Zilliz docs show it.
+fn cluster_page(count: usize, page: usize, page_size: usize, ids: &[String]) -> Value {
+    let clusters: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"clusterId": id, "clusterName": id, "status": "RUNNING"}))
+        .collect();
+    json!({"count": count, "currentPage": page, "pageSize": page_size, "clusters": clusters})
+}
+
+/// A list mock for one page: the same headers (and so the same credentials) as the describe.
+fn list_page_mock(p: &str, page_param: &str, page: usize) -> wiremock::MockBuilder {
+    bodyless("GET", p)
         .and(query_param("pageSize", "100"))
-        .and(query_param("currentPage", "1"))
-        .respond_with(ok_json(json!({
-            "code": 0,
-            "data": {
-                "count": 2,
-                "currentPage": 1,
-                "pageSize": 100,
-                "clusters": [
-                    {"clusterId": "inxx-a", "clusterName": "a", "status": "RUNNING"},
-                    {"clusterId": "inxx-b", "clusterName": "b", "status": "STOPPED"}
-                ]
-            }
-        })))
+        .and(query_param(page_param, page.to_string().as_str()))
+}
+
+#[tokio::test]
+async fn control_plane_list_cluster_ids_reads_every_page() {
+    // v2: 101 clusters, the one that matters is alone on page 2
+    let server = MockServer::start().await;
+    let first: Vec<String> = (0..100).map(|i| format!("inxx-{i:03}")).collect();
+    let second = vec!["inxx-on-page-2".to_string()];
+    list_page_mock("/v2/clusters", "currentPage", 1)
+        .respond_with(ok_json(
+            json!({"code": 0, "data": cluster_page(101, 1, 100, &first)}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    list_page_mock("/v2/clusters", "currentPage", 2)
+        .respond_with(ok_json(
+            json!({"code": 0, "data": cluster_page(101, 2, 100, &second)}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -254,8 +269,197 @@ async fn control_plane_list_cluster_ids() {
         .list_cluster_ids()
         .await
         .expect("listed");
-    assert_eq!(ids, vec!["inxx-a".to_string(), "inxx-b".to_string()]);
+    assert_eq!(ids.len(), 101);
+    assert!(ids.contains(&"inxx-on-page-2".to_string()));
+    assert_eq!(ids[..100], first[..]);
     server.verify().await;
+
+    // v1 names the page `current`, answers code 200; this server pages by 2 whatever is asked
+    let server = MockServer::start().await;
+    let pages = [
+        vec!["in01-a".to_string(), "in01-b".to_string()],
+        vec!["in01-c".to_string()],
+    ];
+    for (i, ids) in pages.iter().enumerate() {
+        list_page_mock("/v1/clusters", "current", i + 1)
+            .respond_with(ok_json(
+                json!({"code": 200, "data": cluster_page(3, i + 1, 2, ids)}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let ids = control(&server.uri(), Flavour::V1)
+        .list_cluster_ids()
+        .await
+        .expect("listed");
+    assert_eq!(ids, ["in01-a", "in01-b", "in01-c"]);
+    server.verify().await;
+
+    // an empty account: one page, no clusters
+    let server = MockServer::start().await;
+    list_page_mock("/v2/clusters", "currentPage", 1)
+        .respond_with(ok_json(
+            json!({"code": 0, "data": cluster_page(0, 1, 100, &[])}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let ids = control(&server.uri(), Flavour::V2)
+        .list_cluster_ids()
+        .await
+        .expect("listed");
+    assert!(ids.is_empty());
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn control_plane_list_needs_the_same_credentials() {
+    let server = MockServer::start().await;
+    list_page_mock("/v2/clusters", "currentPage", 1)
+        .respond_with(ok_json(
+            json!({"code": 0, "data": cluster_page(1, 1, 100, &["inxx-a".to_string()])}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // another credential gets no answer from the mock (wiremock's 404): an error, never a list
+    let mut other = control(&server.uri(), Flavour::V2);
+    other.token = Token::new("root:another-credential-123");
+    let err = other
+        .list_cluster_ids()
+        .await
+        .expect_err("the mock answers only the describe's credentials");
+    assert_eq!(err.http_status, Some(404), "{err}");
+    let ids = control(&server.uri(), Flavour::V2)
+        .list_cluster_ids()
+        .await
+        .expect("listed");
+    assert_eq!(ids, ["inxx-a"]);
+    server.verify().await;
+}
+
+/// A malformed or partial list can never confirm that a cluster is gone: each is an error of
+/// class `Unknown`, not a (shorter) list.
+#[tokio::test]
+async fn control_plane_malformed_or_partial_lists_are_errors() {
+    let a = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let full: Vec<String> = (0..100).map(|i| format!("inxx-{i:03}")).collect();
+    // (case, page 1 answer, page 2 answer when page 2 is read)
+    let cases: Vec<(&str, ResponseTemplate, Option<ResponseTemplate>)> = vec![
+        (
+            "no clusters array",
+            ok_json(json!({"code": 0, "data": {"count": 0, "currentPage": 1, "pageSize": 100}})),
+            None,
+        ),
+        (
+            "clusters is not an array",
+            ok_json(json!({"code": 0, "data": {"count": 1, "clusters": {"clusterId": "inxx-a"}}})),
+            None,
+        ),
+        (
+            "no count",
+            ok_json(
+                json!({"code": 0, "data": {"currentPage": 1, "clusters": [{"clusterId": "inxx-a"}]}}),
+            ),
+            None,
+        ),
+        (
+            "count is text",
+            ok_json(
+                json!({"code": 0, "data": {"count": "1", "clusters": [{"clusterId": "inxx-a"}]}}),
+            ),
+            None,
+        ),
+        (
+            "an entry without clusterId",
+            ok_json(
+                json!({"code": 0, "data": {"count": 2, "clusters": [{"clusterId": "inxx-a"}, {"clusterName": "b"}]}}),
+            ),
+            None,
+        ),
+        (
+            "an empty clusterId",
+            ok_json(json!({"code": 0, "data": {"count": 1, "clusters": [{"clusterId": ""}]}})),
+            None,
+        ),
+        ("no data at all", ok_json(json!({"code": 0})), None),
+        (
+            "count larger than what the pages hold",
+            ok_json(json!({"code": 0, "data": cluster_page(2, 1, 100, &a(&["inxx-a"]))})),
+            Some(ok_json(
+                json!({"code": 0, "data": cluster_page(2, 2, 100, &[])}),
+            )),
+        ),
+        (
+            "count smaller than the page",
+            ok_json(json!({"code": 0, "data": cluster_page(1, 1, 100, &a(&["inxx-a", "inxx-b"]))})),
+            None,
+        ),
+        (
+            "the server ignores the page number",
+            ok_json(json!({"code": 0, "data": cluster_page(101, 1, 100, &full)})),
+            Some(ok_json(
+                json!({"code": 0, "data": cluster_page(101, 1, 100, &full)}),
+            )),
+        ),
+        (
+            "the same cluster on two pages",
+            ok_json(json!({"code": 0, "data": cluster_page(101, 1, 100, &full)})),
+            Some(ok_json(
+                json!({"code": 0, "data": cluster_page(101, 2, 100, &a(&["inxx-000"]))}),
+            )),
+        ),
+        (
+            "count changes between pages",
+            ok_json(json!({"code": 0, "data": cluster_page(101, 1, 100, &full)})),
+            Some(ok_json(
+                json!({"code": 0, "data": cluster_page(102, 2, 100, &a(&["inxx-x"]))}),
+            )),
+        ),
+        (
+            "page 2 fails",
+            ok_json(json!({"code": 0, "data": cluster_page(101, 1, 100, &full)})),
+            Some(ResponseTemplate::new(503).set_body_raw("<html>503</html>", "text/html")),
+        ),
+        (
+            "page 2 is not JSON",
+            ok_json(json!({"code": 0, "data": cluster_page(101, 1, 100, &full)})),
+            Some(ResponseTemplate::new(200).set_body_raw("<html>ok</html>", "text/html")),
+        ),
+        (
+            "more clusters than the operator reads",
+            ok_json(json!({"code": 0, "data": cluster_page(1_000_000, 1, 100, &full)})),
+            None,
+        ),
+    ];
+    for (case, page1, page2) in cases {
+        let server = MockServer::start().await;
+        list_page_mock("/v2/clusters", "currentPage", 1)
+            .respond_with(page1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let reads_page_2 = page2.is_some();
+        if let Some(page2) = page2 {
+            list_page_mock("/v2/clusters", "currentPage", 2)
+                .respond_with(page2)
+                .expect(1)
+                .mount(&server)
+                .await;
+        }
+        let res = control(&server.uri(), Flavour::V2).list_cluster_ids().await;
+        let err = match res {
+            Ok(ids) => panic!("{case}: listed {} clusters, expected an error", ids.len()),
+            Err(e) => e,
+        };
+        assert_no_token(&err);
+        assert_eq!(err.class, ErrorClass::Unknown, "{case}: {err}");
+        if reads_page_2 {
+            assert!(err.message.contains("page 2"), "{case}: {err}");
+        }
+        server.verify().await;
+    }
 }
 
 #[tokio::test]

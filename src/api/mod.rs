@@ -452,39 +452,138 @@ impl ControlPlane {
         })
     }
 
-    /// Lists the clusters these credentials can see: proves the credentials work (used to
-    /// confirm an ambiguous "not found or no permission").
+    /// Lists the clusters these credentials can see, every page of them: proves the
+    /// credentials work, and is what confirms an ambiguous "not found or no permission"
+    /// (Zilliz 80020), so a cluster missing from the answer must really be missing.
+    ///
+    /// Pages of [`LIST_PAGE_SIZE`] (`pageSize` and `currentPage`; v1 names the page `current`)
+    /// are read until `count` clusters were read or a page comes back empty, at most
+    /// [`LIST_MAX_PAGES`] pages (a page shorter than asked does not end the list by itself: a
+    /// server may use a smaller page size). Anything that does not add up is an error of
+    /// class `Unknown` ("cannot confirm"), never a shorter list: no `clusters` array, no
+    /// integer `count` or one that changes between pages, an entry without a `clusterId`, a
+    /// page that is not the one asked for, the same cluster twice, fewer or more clusters
+    /// than `count`, more clusters than the pages allowed, or a later page that fails.
     pub async fn list_cluster_ids(&self) -> Result<Vec<String>, ApiError> {
-        let v = match self.flavour {
-            Flavour::V1 => "/v1/clusters",
-            Flavour::V2 => "/v2/clusters",
+        let (path, page_param) = match self.flavour {
+            Flavour::V1 => ("/v1/clusters", "current"),
+            Flavour::V2 => ("/v2/clusters", "currentPage"),
         };
-        let mut url = join(&self.base, v);
-        url.query_pairs_mut()
-            .append_pair("pageSize", "100")
-            .append_pair("currentPage", "1");
-        let data = self
-            .http
-            .call(
-                Op("cluster.list", Plane::Control),
-                Method::GET,
-                url,
-                &self.token,
-                None,
-                self.flavour.envelope(),
-            )
-            .await?;
-        let items = data
-            .get("clusters")
-            .and_then(|c| c.as_array())
-            .cloned()
-            .unwrap_or_default();
-        Ok(items
-            .iter()
-            .filter_map(|c| c.get("clusterId").and_then(|i| i.as_str()))
-            .map(str::to_string)
-            .collect())
+        let mut ids: Vec<String> = Vec::new();
+        let mut total: Option<u64> = None;
+        let mut pages_read = 0;
+        for page in 1..=LIST_MAX_PAGES {
+            pages_read = page;
+            let mut url = join(&self.base, path);
+            url.query_pairs_mut()
+                .append_pair("pageSize", &LIST_PAGE_SIZE.to_string())
+                .append_pair(page_param, &page.to_string());
+            let data = self
+                .http
+                .call(
+                    Op("cluster.list", Plane::Control),
+                    Method::GET,
+                    url,
+                    &self.token,
+                    None,
+                    self.flavour.envelope(),
+                )
+                .await
+                .map_err(|e| {
+                    if page == 1 {
+                        e
+                    } else {
+                        ApiError {
+                            class: ErrorClass::Unknown,
+                            message: format!(
+                                "listing clusters failed on page {page}, so the list is incomplete: {}",
+                                e.message
+                            ),
+                            ..e
+                        }
+                    }
+                })?;
+            let (count, page_ids) = parse_cluster_page(&data, page)?;
+            match total {
+                None if count > (LIST_MAX_PAGES * LIST_PAGE_SIZE) as u64 => {
+                    return Err(unlisted(format!(
+                        "the cluster list counts {count} clusters, more than the {} this operator reads",
+                        LIST_MAX_PAGES * LIST_PAGE_SIZE
+                    )));
+                }
+                None => total = Some(count),
+                Some(t) if t != count => {
+                    return Err(unlisted(format!(
+                        "the cluster list changed while it was read (count {t}, then {count} on page {page})"
+                    )));
+                }
+                Some(_) => {}
+            }
+            let empty = page_ids.is_empty();
+            for id in page_ids {
+                if ids.contains(&id) {
+                    return Err(unlisted(format!(
+                        "the cluster list names cluster {id} twice (page {page})"
+                    )));
+                }
+                ids.push(id);
+            }
+            if empty || ids.len() as u64 >= count {
+                break;
+            }
+        }
+        let count = total.unwrap_or_default();
+        if ids.len() as u64 != count {
+            return Err(unlisted(format!(
+                "the cluster list counts {count} clusters, but {} were read up to page {pages_read}",
+                ids.len()
+            )));
+        }
+        Ok(ids)
     }
+}
+
+/// Clusters asked for per page of a cluster list.
+pub const LIST_PAGE_SIZE: usize = 100;
+/// Most pages of a cluster list read (so at most 5,000 clusters per credential).
+pub const LIST_MAX_PAGES: usize = 50;
+
+fn unlisted(why: String) -> ApiError {
+    ApiError::new(
+        ErrorClass::Unknown,
+        format!("cannot confirm from the cluster list: {why}"),
+    )
+}
+
+/// `count` and the cluster ids of one page of a cluster list (`data` of the envelope).
+fn parse_cluster_page(data: &Value, page: usize) -> Result<(u64, Vec<String>), ApiError> {
+    let count = data
+        .get("count")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| unlisted(format!("page {page} has no integer count")))?;
+    if let Some(current) = data.get("currentPage")
+        && current.as_u64() != Some(page as u64)
+    {
+        return Err(unlisted(format!(
+            "asked for page {page}, the answer is page {current}"
+        )));
+    }
+    let clusters = data
+        .get("clusters")
+        .and_then(Value::as_array)
+        .ok_or_else(|| unlisted(format!("page {page} has no clusters array")))?;
+    let ids = clusters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.get("clusterId")
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| unlisted(format!("entry {i} of page {page} has no clusterId")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((count, ids))
 }
 
 /// A Milvus / Zilliz data-plane endpoint.
