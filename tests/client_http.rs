@@ -1198,3 +1198,53 @@ async fn the_token_never_shows_in_debug_output_or_errors() {
     assert_eq!(err.class, ErrorClass::Transient, "{err}");
     server.verify().await;
 }
+
+/// A short password echoed alone by the server: the password never comes through, whatever its
+/// length (the whole message is withheld when it is too short to cut out), and the answer is
+/// still classified as it came.
+#[tokio::test]
+async fn a_short_password_echoed_alone_never_shows() {
+    use zilliz_operator::api::WITHHELD_MESSAGE;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(|req: &Request| {
+            let auth = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            // the password alone, as a server that splits `user:password` would echo it
+            let password = auth.rsplit(':').next().unwrap_or_default().to_string();
+            if req.url.path().ends_with("/collections/drop") {
+                ResponseTemplate::new(401).set_body_json(json!({
+                    "code": 1800,
+                    "message": format!("user hasn't authenticated: wrong password {password}")
+                }))
+            } else {
+                ResponseTemplate::new(502).set_body_raw(
+                    format!("<html>{}{password}</html>", "x".repeat(193)),
+                    "text/html",
+                )
+            }
+        })
+        .expect(4)
+        .mount(&server)
+        .await;
+    for password in ["Xq7", "Zk9#2w"] {
+        let mut dp = data(&server.uri(), Flavour::V2);
+        dp.token = Token::new(format!("root:{password}"));
+        let err = dp.drop_collection("default", "c1").await.expect_err("401");
+        assert_eq!(err.class, ErrorClass::Credentials, "{err}");
+        assert_eq!(err.code, Some(1800));
+        assert_eq!(err.message, WITHHELD_MESSAGE);
+        // the echo straddles the 200-character excerpt of a non-JSON body
+        let err = dp.drop_index("default", "c1", "i1").await.expect_err("502");
+        assert_eq!(err.class, ErrorClass::Transient, "{err}");
+        assert_eq!(err.message, WITHHELD_MESSAGE);
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains(password), "{password} leaked: {text}");
+        }
+    }
+    server.verify().await;
+}

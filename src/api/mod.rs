@@ -33,39 +33,80 @@ impl Token {
         self.0.is_empty()
     }
 
-    /// Removes the credential from a text that came back from the server (gateways that echo
-    /// the `Authorization` header into their error). For `user:password` the password alone is
-    /// removed too when it is long enough not to mangle ordinary words.
-    fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        if self.0.is_empty() {
-            return out;
+    /// The forms in which the credential can come back from a server: the whole token and,
+    /// for `user:password`, the part after `user:` (the password alone). Each as it is and as
+    /// it reads inside a JSON string (a password with `"` or `\` is echoed escaped).
+    fn secret_forms(&self) -> Vec<String> {
+        let mut forms: Vec<String> = Vec::new();
+        let mut push = |s: &str| {
+            if s.is_empty() {
+                return;
+            }
+            let escaped = serde_json::to_string(s).unwrap_or_default();
+            let escaped = escaped
+                .strip_prefix('"')
+                .and_then(|e| e.strip_suffix('"'))
+                .unwrap_or_default();
+            for form in [s, escaped] {
+                if !form.is_empty() && !forms.iter().any(|f| f == form) {
+                    forms.push(form.to_string());
+                }
+            }
+        };
+        push(&self.0);
+        if let Some((_, password)) = self.0.split_once(':') {
+            push(password);
         }
-        out = out.replace(&self.0, "<redacted>");
-        if let Some((_, secret)) = self.0.split_once(':')
-            && secret.chars().count() >= 8
-        {
-            out = out.replace(secret, "<redacted>");
+        forms
+    }
+
+    /// Removes the credential from a text that came back from the server (gateways echo the
+    /// `Authorization` header, or the password alone, into their errors).
+    ///
+    /// The rule, for every form of [`Token::secret_forms`] (the whole token, the part after
+    /// `user:`, each also JSON-escaped):
+    /// - a form of at least [`MIN_REPLACED_SECRET`] characters is replaced by `<redacted>`
+    ///   wherever it appears;
+    /// - a shorter one is never replaced: cutting a 1–3 character password out of a text
+    ///   mangles ordinary words (`on` in `collection`), and the marker itself could spell it
+    ///   (`red`, `act`); so when it appears anywhere in the text, the **whole text is
+    ///   withheld** and becomes [`WITHHELD_MESSAGE`];
+    /// - the text is withheld too when any form is still there after the replacements (a
+    ///   secret that overlaps the marker, such as `d>foobar` before `foobar`).
+    ///
+    /// So the result holds no form of the secret, or is exactly [`WITHHELD_MESSAGE`] (a fixed
+    /// text that tells nothing about the secret, even when a 1-character password happens to
+    /// be one of its letters). The result of a redaction redacts to itself.
+    pub fn redact(&self, text: &str) -> String {
+        self.redact_flagged(text, false)
+    }
+
+    /// [`Token::redact`]; `withhold`: a short form was already seen in the raw answer.
+    fn redact_flagged(&self, text: &str, withhold: bool) -> String {
+        if withhold {
+            return WITHHELD_MESSAGE.to_string();
+        }
+        let forms = self.secret_forms();
+        let mut out = text.to_string();
+        for form in forms.iter().filter(|f| is_long(f)) {
+            out = out.replace(form.as_str(), "<redacted>");
+        }
+        if forms.iter().any(|f| out.contains(f.as_str())) {
+            return WITHHELD_MESSAGE.to_string();
         }
         out
     }
 
     /// [`Token::redact`] over a raw answer body, before anything is cut from it: an excerpt
     /// taken first could end in the middle of an echoed credential and keep its first part.
-    fn redact_body(&self, body: Vec<u8>) -> Vec<u8> {
-        let needles: Vec<&[u8]> = std::iter::once(self.0.as_bytes())
-            .chain(
-                self.0
-                    .split_once(':')
-                    .map(|(_, secret)| secret)
-                    .filter(|secret| secret.chars().count() >= 8)
-                    .map(str::as_bytes),
-            )
-            .filter(|n| !n.is_empty())
-            .collect();
+    /// Long forms are replaced in the bytes; a short form is left in place (the answer is
+    /// still classified as it came) and answers `true`: the message built from this body must
+    /// be withheld.
+    fn redact_body(&self, body: Vec<u8>) -> (Vec<u8>, bool) {
+        let forms = self.secret_forms();
         let mut body = body;
-        for needle in needles {
-            if !body.windows(needle.len()).any(|w| w == needle) {
+        for needle in forms.iter().filter(|f| is_long(f)).map(|f| f.as_bytes()) {
+            if !contains(&body, needle) {
                 continue;
             }
             let mut out = Vec::with_capacity(body.len());
@@ -81,7 +122,8 @@ impl Token {
             }
             body = out;
         }
-        body
+        let withhold = forms.iter().any(|f| contains(&body, f.as_bytes()));
+        (body, withhold)
     }
 
     fn bearer(&self) -> Result<HeaderValue, ApiError> {
@@ -100,6 +142,40 @@ impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Token(<redacted>)")
     }
+}
+
+/// Shortest secret that [`Token::redact`] replaces in place; a shorter one withholds the
+/// whole text.
+pub const MIN_REPLACED_SECRET: usize = 8;
+
+/// What an error message becomes when it holds a secret too short to cut out (see
+/// [`Token::redact`]).
+pub const WITHHELD_MESSAGE: &str = "the server's message was withheld: it contains the credential's password, which is too short to cut out of a text safely (a password of 8 or more characters lets messages through)";
+
+fn is_long(form: &str) -> bool {
+    form.chars().count() >= MIN_REPLACED_SECRET
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What [`HttpClient`] does with an answer once read: the credential is removed from the raw
+/// body (before any excerpt is cut), the answer is classified ([`classify::classify`]), and
+/// the credential is removed from the error message ([`Token::redact`]). Public so that the
+/// fuzz target drives exactly this path with echoed credentials.
+pub fn classify_answer(
+    token: &Token,
+    envelope: Envelope,
+    http_status: u16,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+) -> Result<Value, ApiError> {
+    let (body, withhold) = token.redact_body(body);
+    classify::classify(envelope, http_status, retry_after, &body).map_err(|mut e| {
+        e.message = token.redact_flagged(&e.message, withhold);
+        e
+    })
 }
 
 /// REST flavour of an endpoint family.
@@ -324,7 +400,7 @@ impl HttpClient {
                 }
             }
         }
-        classify::classify(envelope, status, retry_after, &token.redact_body(bytes))
+        classify_answer(token, envelope, status, retry_after, bytes)
     }
 }
 
@@ -675,7 +751,7 @@ impl DataPlane {
                         json!({"collectionName": collection, "dbName": db}),
                     )
                     .await?;
-                has_flag(&data)
+                has_flag(&data, &self.token)
             }
         }
     }
@@ -703,7 +779,7 @@ impl DataPlane {
                 json!({"collectionName": collection, "dbName": db, "partitionName": partition}),
             )
             .await?;
-        has_flag(&data)
+        has_flag(&data, &self.token)
     }
 
     pub async fn release_partition(
@@ -776,11 +852,12 @@ fn absent_is_false(res: Result<Value, ApiError>) -> Result<bool, ApiError> {
     }
 }
 
-fn has_flag(data: &Value) -> Result<bool, ApiError> {
+fn has_flag(data: &Value, token: &Token) -> Result<bool, ApiError> {
     data.get("has").and_then(|h| h.as_bool()).ok_or_else(|| {
         ApiError::new(
             ErrorClass::Unknown,
-            format!("expected data.has in the answer, got {data}"),
+            // the answer is quoted: never with the credential in it
+            token.redact(&format!("expected data.has in the answer, got {data}")),
         )
     })
 }
@@ -803,12 +880,46 @@ mod tests {
             t.redact("bad token Bearer root:Sup3rSecret, password Sup3rSecret"),
             "bad token Bearer <redacted>, password <redacted>"
         );
-        // a short password alone is left: it would mangle ordinary words
-        assert_eq!(
-            Token::new("root:Milvus").redact("Milvus says no"),
-            "Milvus says no"
-        );
         assert_eq!(Token::new("").redact("text"), "text");
+        // a long API key (no user part)
+        assert_eq!(
+            Token::new("0123456789abcdef").redact("key 0123456789abcdef is illegal"),
+            "key <redacted> is illegal"
+        );
+        // JSON-escaped echo of a password with a quote
+        assert_eq!(
+            Token::new(r#"u:pa"ss\word"#).redact(r#"{"p":"pa\"ss\\word"}"#),
+            r#"{"p":"<redacted>"}"#
+        );
+    }
+
+    #[test]
+    fn short_passwords_withhold_the_whole_message() {
+        // the password alone, whatever its length, never comes through
+        for (token, text) in [
+            ("root:Milvus", "Milvus says no"),
+            ("root:abc", "user root password abc rejected"),
+            ("u:x", "anything with an x"),
+            ("u:on", "collection not found"),
+            ("u:red", "a <redacted> marker would spell it"),
+            ("k", "k"),
+        ] {
+            let t = Token::new(token);
+            assert_eq!(t.redact(text), WITHHELD_MESSAGE, "{token}: {text}");
+        }
+        // a short password that does not appear leaves the text alone
+        assert_eq!(
+            Token::new("root:Milvus").redact("collection not found"),
+            "collection not found"
+        );
+        // a long secret that a replacement would spell again: withheld
+        let t = Token::new("u:d>foobar");
+        assert_eq!(t.redact("d>foobarfoobar"), WITHHELD_MESSAGE);
+        // the marker itself spells an 8-character password
+        assert_eq!(
+            Token::new("u:redacted").redact("pw redacted"),
+            WITHHELD_MESSAGE
+        );
     }
 
     #[test]
@@ -816,15 +927,37 @@ mod tests {
         let t = Token::new("root:Sup3rSecret");
         // the echo straddles the 200-character excerpt of a non-JSON body
         let page = format!("<html>{}Bearer root:Sup3rSecret</html>", "x".repeat(190));
-        let body = t.redact_body(page.into_bytes());
-        let err = classify::classify(Envelope::V2, 502, None, &body).unwrap_err();
+        let err = classify_answer(&t, Envelope::V2, 502, None, page.into_bytes()).unwrap_err();
         assert!(!err.message.contains("Sup3r"), "{}", err.message);
         assert!(!err.message.contains("root:S"), "{}", err.message);
         assert_eq!(
             t.redact_body(b"a Sup3rSecret b root:Sup3rSecret".to_vec()),
-            b"a <redacted> b <redacted>".to_vec()
+            (b"a <redacted> b <redacted>".to_vec(), false)
         );
-        assert_eq!(Token::new("").redact_body(b"x".to_vec()), b"x".to_vec());
+        assert_eq!(
+            Token::new("").redact_body(b"x".to_vec()),
+            (b"x".to_vec(), false)
+        );
+        // a short password straddling the cut: the body held it, so the message is withheld
+        let t = Token::new("root:abcdef");
+        let page = format!("<html>{}abcdef</html>", "x".repeat(192));
+        let err = classify_answer(&t, Envelope::V2, 502, None, page.into_bytes()).unwrap_err();
+        assert_eq!(err.message, WITHHELD_MESSAGE);
+        assert_eq!(err.class, ErrorClass::Transient);
+    }
+
+    #[test]
+    fn a_short_password_does_not_change_the_classification() {
+        // "on" is in "collection": the message is withheld, the answer still means "gone"
+        let t = Token::new("root:on");
+        let body = br#"{"code":100,"message":"collection not found"}"#.to_vec();
+        let err = classify_answer(&t, Envelope::V1, 200, None, body).unwrap_err();
+        assert_eq!(err.class, ErrorClass::NotFound);
+        assert_eq!(err.code, Some(100));
+        assert_eq!(err.message, WITHHELD_MESSAGE);
+        // and success stays success
+        let ok = br#"{"code":0,"data":{"has":true}}"#.to_vec();
+        assert!(classify_answer(&t, Envelope::V2, 200, None, ok).is_ok());
     }
 
     #[test]
