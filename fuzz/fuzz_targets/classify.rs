@@ -1,7 +1,8 @@
 //! Fuzzes the path of an HTTP answer through the operator: status, headers (`Retry-After`,
 //! `Content-Type`, anything else) and body bytes go through the same extraction as
-//! `HttpClient::send` (src/api/mod.rs) into `classify::classify`, and the requeue delay is
-//! computed by `Backoff::delay` as the controller does.
+//! `HttpClient::send` (src/api/mod.rs) into `classify::classify` and
+//! `api::classify_answer`, and the requeue delay is computed by `Backoff::delay` as the
+//! controller does.
 //!
 //! It checks invariants, not only "no panic":
 //! - success (`Ok`) if and only if the status is 2xx *and* the body is a success envelope
@@ -14,10 +15,14 @@
 //! - the error keeps the status, the envelope code and the `Retry-After` unchanged, and quotes a
 //!   non-envelope body only as a bounded excerpt;
 //! - classification is deterministic;
-//! - the response headers (where a gateway may echo the `Authorization` header) never reach the
-//!   message: `classify` takes no token (the credential is removed by the private
-//!   `Token::redact_body`/`Token::redact` around it in src/api/mod.rs, not reachable from here),
-//!   so the message may hold the credential only when the body itself does;
+//! - the credential never reaches the message: the request's token (fuzzed: `user:password`
+//!   with passwords of any length, API keys, short passwords that are common substrings) is
+//!   echoed into the body — the whole token, `Bearer <token>`, the password alone, each also
+//!   JSON-escaped, at fuzzed places — and the answer goes through
+//!   `zilliz_operator::api::classify_answer`, the path `HttpClient` takes (redact the raw body,
+//!   classify, redact the message). The message then holds no form of the secret, or is exactly
+//!   `WITHHELD_MESSAGE`; redaction never turns an answer into success or "gone"; and with no
+//!   echo in the body, the result is exactly `classify`'s;
 //! - `Retry-After` seconds are read exactly, an HTTP date gives at most its distance from now,
 //!   and the delay the controller waits is never longer than `MAX_RETRY_AFTER` (1 h) or the
 //!   backoff cap, whatever the header says.
@@ -33,15 +38,22 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 use std::time::Duration;
 use zilliz_operator::{
-    api::classify::{ApiError, Envelope, ErrorClass, classify, parse_retry_after},
+    api::{
+        Token, WITHHELD_MESSAGE,
+        classify::{ApiError, Envelope, ErrorClass, classify, parse_retry_after},
+        classify_answer,
+    },
     backoff::{Backoff, MAX_RETRY_AFTER},
 };
 
-/// The credential the request would have carried (`user:password`); a gateway echoes it in a
-/// response header.
+/// The credential of [`Credential::Fixed`] (`user:password`).
 const TOKEN: &str = "root:fuzz-Secret-9f3c1d";
-/// Its password part: the part that must never show.
-const SECRET: &str = "fuzz-Secret-9f3c1d";
+
+/// Short passwords that are also pieces of ordinary answers (and of the `<redacted>` marker).
+const COMMON_SHORT: &[&str] = &[
+    "a", "e", "on", "co", "de", "400", "404", "red", "act", "ed>", "Milvus", "code", "\"", "\\",
+    ":", " ", "found", "<",
+];
 
 #[derive(Arbitrary, Debug)]
 struct Answer<'a> {
@@ -53,7 +65,110 @@ struct Answer<'a> {
     extra_header: ExtraHeader<'a>,
     /// Failed attempts so far (backoff exponent).
     attempt: u8,
+    /// The credential the request carried.
+    credential: Credential<'a>,
+    /// Where the server echoes it into the body.
+    echoes: Vec<Echo>,
     body: Body<'a>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Credential<'a> {
+    /// [`TOKEN`] (the seeds use this variant).
+    Fixed,
+    /// `user:password`, both parts fuzzed (any length).
+    UserPassword(&'a str, &'a str),
+    /// An API key (no colon).
+    ApiKey(&'a str),
+    /// `root:` and one of [`COMMON_SHORT`].
+    CommonShort(u8),
+}
+
+impl Credential<'_> {
+    fn token(&self) -> String {
+        match self {
+            Credential::Fixed => TOKEN.to_string(),
+            Credential::UserPassword(u, p) => format!("{u}:{p}"),
+            Credential::ApiKey(k) => k.to_string(),
+            Credential::CommonShort(i) => {
+                format!("root:{}", COMMON_SHORT[*i as usize % COMMON_SHORT.len()])
+            }
+        }
+    }
+}
+
+/// One echo of the credential, inserted at `at` (modulo the length) into the raw body, or
+/// into the envelope's message.
+#[derive(Arbitrary, Debug)]
+struct Echo {
+    at: u16,
+    what: EchoWhat,
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum EchoWhat {
+    Bearer,
+    Token,
+    /// The part after `user:` alone.
+    Password,
+    TokenJsonEscaped,
+    PasswordJsonEscaped,
+}
+
+/// The forms of the secret that must never show: the whole token (trimmed, as `Token::new`
+/// keeps it) and the part after `user:`, each also JSON-escaped.
+fn secret_forms(token: &str) -> Vec<String> {
+    let token = token.trim();
+    let mut forms = vec![token.to_string()];
+    if let Some((_, password)) = token.split_once(':') {
+        forms.push(password.to_string());
+    }
+    let escaped: Vec<String> = forms.iter().map(|f| json_escaped(f)).collect();
+    forms.extend(escaped);
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+fn json_escaped(s: &str) -> String {
+    let quoted = serde_json::to_string(s).expect("a string serialises");
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+fn echo_text(token: &str, what: EchoWhat) -> String {
+    let token = token.trim();
+    let password = token.split_once(':').map_or(token, |(_, p)| p);
+    match what {
+        EchoWhat::Bearer => format!("Bearer {token}"),
+        EchoWhat::Token => token.to_string(),
+        EchoWhat::Password => password.to_string(),
+        EchoWhat::TokenJsonEscaped => json_escaped(token),
+        EchoWhat::PasswordJsonEscaped => json_escaped(password),
+    }
+}
+
+/// `text` with the echoes inserted (at char boundaries).
+fn with_echoes_str(text: &str, token: &str, echoes: &[Echo]) -> String {
+    let mut out = text.to_string();
+    for e in echoes {
+        let bounds: Vec<usize> = out
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain(std::iter::once(out.len()))
+            .collect();
+        let at = bounds[e.at as usize % bounds.len()];
+        out.insert_str(at, &echo_text(token, e.what));
+    }
+    out
+}
+
+fn with_echoes_bytes(body: &[u8], token: &str, echoes: &[Echo]) -> Vec<u8> {
+    let mut out = body.to_vec();
+    for e in echoes {
+        let at = e.at as usize % (out.len() + 1);
+        let text = echo_text(token, e.what);
+        out.splice(at..at, text.bytes());
+    }
+    out
 }
 
 #[derive(Arbitrary, Debug)]
@@ -80,7 +195,8 @@ enum RetryAfter<'a> {
 #[derive(Arbitrary, Debug)]
 enum ExtraHeader<'a> {
     None,
-    /// A gateway echoing the request's credential.
+    /// A gateway echoing the request's credential in a header (headers never reach the
+    /// message; the body echoes are [`Echo`]).
     EchoAuthorization,
     WwwAuthenticate(&'a [u8]),
     Any(&'a [u8], &'a [u8]),
@@ -141,9 +257,9 @@ const KNOWN_CODES: &[i64] = &[
 ];
 
 impl Body<'_> {
-    fn bytes(&self) -> Vec<u8> {
+    fn bytes(&self, token: &str, echoes: &[Echo]) -> Vec<u8> {
         match self {
-            Body::Raw(Bytes(b)) => b.to_vec(),
+            Body::Raw(Bytes(b)) => with_echoes_bytes(b, token, echoes),
             Body::Envelope {
                 code,
                 data,
@@ -186,7 +302,10 @@ impl Body<'_> {
                 match message_is_string {
                     None => {}
                     Some(true) => {
-                        m.insert("message".into(), Value::from(*message));
+                        m.insert(
+                            "message".into(),
+                            Value::from(with_echoes_str(message, token, echoes)),
+                        );
                     }
                     Some(false) => {
                         m.insert("message".into(), Value::from(message.len()));
@@ -284,7 +403,8 @@ fn check(answer: &Answer<'_>) {
     } else {
         Envelope::V1
     };
-    let body = answer.body.bytes();
+    let token = answer.credential.token();
+    let body = answer.body.bytes(&token, &answer.echoes);
     let (headers, date_offset) = headers(answer);
 
     // As in HttpClient::send.
@@ -358,11 +478,65 @@ fn check(answer: &Answer<'_>) {
         }
     }
 
-    // The response headers never reach the message (a gateway may echo the credential there).
-    if let Err(e) = &result
-        && !contains(&body, SECRET.as_bytes())
+    check_redaction(&token, envelope, status, retry_after, &body, &result);
+}
+
+/// The path `HttpClient` takes with the same answer: the secret never shows in the message,
+/// and redaction changes nothing else that matters.
+fn check_redaction(
+    token: &str,
+    envelope: Envelope,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    plain: &Result<Value, ApiError>,
+) {
+    let redacted = classify_answer(
+        &Token::new(token),
+        envelope,
+        status,
+        retry_after,
+        body.to_vec(),
+    );
+    let forms = secret_forms(token);
+    if let Err(e) = &redacted
+        && e.message != WITHHELD_MESSAGE
     {
-        assert!(!e.message.contains(SECRET), "the credential leaked: {e}");
+        for form in &forms {
+            assert!(
+                !e.message.contains(form.as_str()),
+                "the credential {form:?} leaked: {:?}",
+                e.message
+            );
+        }
+    }
+    // Redaction never makes an answer "done" or "gone".
+    match (&redacted, plain) {
+        (Ok(_), Ok(_)) => {}
+        (Ok(_), Err(e)) => panic!("redaction turned {e:?} into success"),
+        (Err(r), Ok(_)) => assert!(!is_gone(r.class), "success redacted into {r:?}"),
+        (Err(r), Err(p)) => {
+            assert!(
+                !is_gone(r.class) || r.class == p.class,
+                "{p:?} redacted into {r:?}"
+            );
+            assert_eq!(r.http_status, p.http_status);
+            assert_eq!(r.retry_after, p.retry_after);
+        }
+    }
+    // Nothing to redact: exactly what classify says.
+    let echoed = forms
+        .iter()
+        .any(|f| contains(body, f.as_bytes()) || contains(body, json_escaped(f).as_bytes()));
+    let in_message = plain
+        .as_ref()
+        .err()
+        .is_some_and(|e| forms.iter().any(|f| e.message.contains(f.as_str())));
+    if !echoed && !in_message {
+        assert_eq!(
+            &redacted, plain,
+            "redaction changed an answer without the credential"
+        );
     }
 }
 
@@ -418,7 +592,7 @@ fn check_error(
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fuzz_target!(|answer: Answer<'_>| {
