@@ -9,8 +9,9 @@ use zilliz_devkit::demo::{self, Error};
 async fn the_demo_drops_every_example_exactly_once() {
     let summary = match demo::run(Path::new(env!("CARGO_BIN_EXE_zilliz-operator"))).await {
         Ok(s) => s,
-        Err(Error::Unavailable(why)) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: {why}");
+        Err(Error::Unavailable(why)) => {
+            // fails under CI, a visible skip elsewhere
+            zilliz_devkit::e2e::skip_or_fail(&why);
             return;
         }
         Err(e) => panic!("demo {e}"),
