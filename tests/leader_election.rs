@@ -290,62 +290,113 @@ async fn a_leader_that_loses_the_lease_stops_and_exits_non_zero() {
         Some("intruder")
     );
 
-    // Nothing reconciles any more: a new object stays untouched.
+    // Nothing reconciles while the intruder holds the lease, although a live candidate is
+    // there that would (op-b, started after op-a led, waiting for the lease).
+    let mut b = spawn_candidate(&c, "op-b");
+    b.addr().await;
+    {
+        let b = &b;
+        eventually(
+            "op-b waits for the lease",
+            Duration::from_secs(20),
+            || async move { !b.logged("waiting for the leader lease").is_empty() },
+        )
+        .await;
+    }
     c.apply(&invalid_collection_yaml(NS, "after")).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(untouched(&c, NS, "after").await);
+    assert_eq!(b.http("/healthz").await.0, 200, "op-b is alive");
+    assert_eq!(reconciles(&b).await, 0.0, "{}", b.log_tail());
+
+    // The check above could fail: once the intruder lets go, op-b leads and reconciles `after`.
+    c.kubectl_ok(&[
+        "patch",
+        "lease",
+        LEASE,
+        "-n",
+        LEASE_NS,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"holderIdentity":null,"renewTime":null,"acquireTime":null}}"#,
+    ])
+    .await;
+    wait_holder_prefix(&c, LEASE_NS, "op-b", Duration::from_secs(20)).await;
+    eventually("op-b reconciles `after`", Duration::from_secs(20), || {
+        c.reconciled_invalid(NS, "after")
+    })
+    .await;
+    b.sigterm();
+    b.wait_exit(Duration::from_secs(10)).await;
 }
 
-/// Two candidates racing for a free Lease: kube-lease-manager takes it with a non-forced apply
-/// of `holderIdentity` under each candidate's own field manager (see `leader::field_manager`),
-/// and the API server refuses the second with 409 Conflict, so only one can lead.
+/// Two candidates racing for a free Lease through the operator's own lease manager
+/// (`leader::acquire`, as `run --leader-elect` calls it): only one may lead. kube-lease-manager
+/// takes the lease with a non-forced apply of `holderIdentity` under each candidate's own field
+/// manager (see `leader::field_manager`), so the API server refuses the second with 409
+/// Conflict; with one shared field manager both would believe they lead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_second_of_two_racing_candidates_is_refused() {
     use k8s_openapi::api::coordination::v1::Lease;
-    use kube::api::{Api, Patch, PatchParams, PostParams};
-    use zilliz_operator::leader::field_manager;
+    use kube::api::{Api, PostParams};
+    use zilliz_operator::leader::{LeaseConfig, acquire};
     let server = TestServer::start().await.unwrap();
     let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
-    let leases: Api<Lease> = Api::namespaced(client, "default");
-    let mut lease = Lease::default();
-    lease.metadata.name = Some("l".into());
-    leases.create(&PostParams::default(), &lease).await.unwrap();
-    let take = |who: &str| {
-        serde_json::json!({
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "spec": {"holderIdentity": who, "leaseDurationSeconds": 3},
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    for round in 0..3 {
+        let name = format!("race-{round}");
+        let mut lease = Lease::default();
+        lease.metadata.name = Some(name.clone());
+        leases.create(&PostParams::default(), &lease).await.unwrap();
+        let candidate = |who: &str| {
+            let config = LeaseConfig {
+                name: name.clone(),
+                namespace: "default".into(),
+                identity: format!("{who}-{round:08x}"),
+                duration: LEASE_DURATION,
+                grace: Duration::from_secs(1),
+            };
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let held = acquire(client, &config, stop).await;
+                (config.identity, held)
+            })
+        };
+        let (mut a, mut b) = (candidate("op-a"), candidate("op-b"));
+        let ((winner, held), loser) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::select! {
+                r = &mut a => (r.unwrap(), b),
+                r = &mut b => (r.unwrap(), a),
+            }
         })
-    };
-    leases
-        .patch(
-            "l",
-            &PatchParams::apply(&field_manager("op-a-00000001")),
-            &Patch::Apply(take("op-a-00000001")),
-        )
         .await
-        .unwrap();
-    let second = leases
-        .patch(
-            "l",
-            &PatchParams::apply(&field_manager("op-b-00000002")),
-            &Patch::Apply(take("op-b-00000002")),
-        )
-        .await;
-    match second {
-        Err(kube::Error::Api(status)) => {
-            assert_eq!(
-                (status.code, status.reason.as_str()),
-                (409, "Conflict"),
-                "{status:?}"
-            );
-            assert!(
-                status.message.contains(".spec.holderIdentity"),
-                "{}",
-                status.message
-            );
-        }
-        other => panic!("the second candidate's apply must be refused, got {other:?}"),
+        .expect("one candidate leads within 10 s");
+        let leadership = held.unwrap().expect("the winner holds the lease");
+        // the other one must not lead while the winner holds and renews the lease
+        tokio::time::sleep(LEASE_DURATION + Duration::from_secs(1)).await;
+        assert!(
+            !loser.is_finished(),
+            "round {round}: both candidates lead ({winner} and {:?})",
+            loser.await.map(|(who, h)| (who, h.map(|l| l.is_some())))
+        );
+        assert!(*leadership.watch().borrow(), "round {round}: {winner} lost");
+        let holder = leases
+            .get(&name)
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity;
+        assert_eq!(holder.as_deref(), Some(winner.as_str()));
+        // the winner gives the lease back: the other one takes it at once
+        leadership.release().await;
+        let (next, held) = tokio::time::timeout(Duration::from_secs(5), loser)
+            .await
+            .expect("the standby takes over within 5 s of the release")
+            .unwrap();
+        assert_ne!(next, winner);
+        let leadership = held.unwrap().expect("the standby holds the lease");
+        leadership.release().await;
     }
-    let holder = leases.get("l").await.unwrap().spec.unwrap().holder_identity;
-    assert_eq!(holder.as_deref(), Some("op-a-00000001"));
 }
