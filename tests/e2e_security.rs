@@ -247,7 +247,7 @@ async fn an_orphan_whose_secret_never_existed_goes_without_a_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalid_name_stays_deletable_and_the_event_says_why() {
+async fn an_invalid_name_keeps_its_finalizer_until_the_user_lets_go() {
     if !require_kubectl() {
         return;
     }
