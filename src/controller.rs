@@ -9,7 +9,7 @@
 use crate::{
     api::{ApiError, ErrorClass, HttpClient},
     backoff::{self, Backoff},
-    crd::{Condition, FINALIZER, Reason, ZillizStatus},
+    crd::{Condition, FINALIZER, ManagementPolicy, Reason, ZillizStatus, allows},
     decide::{Decision, GateFacts, Input, Note, Pace, Polls, Recorded, Unresolved, decide, gate},
     events::Publisher,
     external,
@@ -203,6 +203,7 @@ impl Context {
             });
         GateFacts {
             policy: obj.deletion_policy(),
+            delete_allowed: allows(obj.management_policies(), ManagementPolicy::Delete),
             protected: obj.protected(),
             caches_synced: synced,
             dependents,

@@ -102,6 +102,30 @@ pub enum DeletionPolicy {
     Orphan,
 }
 
+/// What the operator may do to an object's external resource (Crossplane's vocabulary).
+/// `Observe` is always implied; `*` is all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ManagementPolicy {
+    #[serde(rename = "*")]
+    All,
+    Observe,
+    Create,
+    Update,
+    Delete,
+}
+
+fn all_policies() -> Vec<ManagementPolicy> {
+    vec![ManagementPolicy::All]
+}
+
+/// Whether `policies` allow `action` (`*` allows everything; `Observe` is always allowed).
+pub fn allows(policies: &[ManagementPolicy], action: ManagementPolicy) -> bool {
+    action == ManagementPolicy::Observe
+        || policies
+            .iter()
+            .any(|p| *p == ManagementPolicy::All || *p == action)
+}
+
 /// REST API version to speak.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ApiVersion {
@@ -230,6 +254,13 @@ pub struct ZillizClusterSpec {
     /// `Delete` (default) drops the cluster when this object is deleted; `Orphan` keeps it.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// What the operator may do: `["*"]` (default) or a list of `Observe`, `Create`, `Update`,
+    /// `Delete`. `["Observe"]` is read-only; `["Observe", "Delete"]` only drops on delete. A drop
+    /// happens only when both this and `deletionPolicy` allow it.
+    #[serde(default = "all_policies")]
+    #[schemars(length(min = 1, max = 5))]
+    #[x_kube(validation = kube::core::Rule::new("!('*' in self) || size(self) == 1").message("'*' stands alone: write [\"*\"] or list the actions"))]
+    pub management_policies: Vec<ManagementPolicy>,
 }
 
 /// A Milvus collection, in a ZillizCluster or behind a direct connection.
@@ -300,6 +331,13 @@ pub struct ZillizCollectionSpec {
     /// `Delete` (default) drops the collection when this object is deleted; `Orphan` keeps it.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// What the operator may do: `["*"]` (default) or a list of `Observe`, `Create`, `Update`,
+    /// `Delete`. `["Observe"]` is read-only; `["Observe", "Delete"]` only drops on delete. A drop
+    /// happens only when both this and `deletionPolicy` allow it.
+    #[serde(default = "all_policies")]
+    #[schemars(length(min = 1, max = 5))]
+    #[x_kube(validation = kube::core::Rule::new("!('*' in self) || size(self) == 1").message("'*' stands alone: write [\"*\"] or list the actions"))]
+    pub management_policies: Vec<ManagementPolicy>,
 }
 
 /// Where a partition's or index's collection is, when it is not given by `collectionRef`.
@@ -383,6 +421,13 @@ pub struct ZillizPartitionSpec {
     /// `Orphan` keeps it.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// What the operator may do: `["*"]` (default) or a list of `Observe`, `Create`, `Update`,
+    /// `Delete`. `["Observe"]` is read-only; `["Observe", "Delete"]` only drops on delete. A drop
+    /// happens only when both this and `deletionPolicy` allow it.
+    #[serde(default = "all_policies")]
+    #[schemars(length(min = 1, max = 5))]
+    #[x_kube(validation = kube::core::Rule::new("!('*' in self) || size(self) == 1").message("'*' stands alone: write [\"*\"] or list the actions"))]
+    pub management_policies: Vec<ManagementPolicy>,
 }
 
 /// An index of a collection (data plane v2).
@@ -439,6 +484,13 @@ pub struct ZillizIndexSpec {
     /// `Delete` (default) drops the index when this object is deleted; `Orphan` keeps it.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// What the operator may do: `["*"]` (default) or a list of `Observe`, `Create`, `Update`,
+    /// `Delete`. `["Observe"]` is read-only; `["Observe", "Delete"]` only drops on delete. A drop
+    /// happens only when both this and `deletionPolicy` allow it.
+    #[serde(default = "all_policies")]
+    #[schemars(length(min = 1, max = 5))]
+    #[x_kube(validation = kube::core::Rule::new("!('*' in self) || size(self) == 1").message("'*' stands alone: write [\"*\"] or list the actions"))]
+    pub management_policies: Vec<ManagementPolicy>,
 }
 
 /// A condition, following the Kubernetes convention (readable by kstatus, Argo CD and Flux).

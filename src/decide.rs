@@ -15,6 +15,7 @@
 //! time after its drop was confirmed.
 //!
 //! How it holds by construction: [`decide`] releases the finalizer only for [`Gate::Orphan`],
+//! [`Gate::NotManaged`] (the user keeps the resource: (c)),
 //! [`Gate::KeptBy`] (another object keeps the resource: nothing is dropped), an invalid spec
 //! (it never named a resource), [`Attempt::Dropped`] and [`Attempt::Absent`]. Only the kinds'
 //! protocols (`kinds/`) make those two attempts, and an [`Attempt::Absent`] carries the
@@ -68,6 +69,8 @@ impl Recorded {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GateFacts {
     pub policy: DeletionPolicy,
+    /// `managementPolicies` allow `Delete`.
+    pub delete_allowed: bool,
     /// Annotated `zilliz.io/deletion-protection: "true"`.
     pub protected: bool,
     /// Every cache holds its first list (always true without caches).
@@ -89,6 +92,8 @@ pub enum Gate {
     /// Objects in this one's resource are not gone yet; their drops need it.
     DependentsExist(Vec<String>),
     Orphan,
+    /// `managementPolicies` do not include `Delete`: kept, like `Orphan`.
+    NotManaged,
     Protected,
     /// The spec never named a resource.
     NothingToDrop(String),
@@ -97,7 +102,8 @@ pub enum Gate {
 }
 
 /// The gates, in order. Dependents come before `Orphan`: a parent kept on purpose still waits
-/// for the objects in it, whose drops need it.
+/// for the objects in it, whose drops need it. A drop happens only when both `deletionPolicy`
+/// and `managementPolicies` allow it.
 pub fn gate(f: &GateFacts) -> Option<Gate> {
     if !f.caches_synced {
         return Some(Gate::CachesSyncing);
@@ -107,6 +113,9 @@ pub fn gate(f: &GateFacts) -> Option<Gate> {
     }
     if f.policy == DeletionPolicy::Orphan {
         return Some(Gate::Orphan);
+    }
+    if !f.delete_allowed {
+        return Some(Gate::NotManaged);
     }
     if f.protected {
         return Some(Gate::Protected);
@@ -276,6 +285,12 @@ pub fn decide(label: &str, name: &str, recorded: &Recorded, input: Input, now: &
             Reason::Orphaned,
             "Delete",
             format!("deletionPolicy is Orphan: {label} {name} was kept; no API call was made"),
+        )),
+        Input::Gate(Gate::NotManaged) => Decision::Release(note(
+            false,
+            Reason::Orphaned,
+            "Delete",
+            format!("managementPolicies do not include Delete: {label} {name} was kept; no API call was made"),
         )),
         Input::Gate(Gate::Protected) => {
             let message = format!(

@@ -1,6 +1,7 @@
-//! Deletion protection: an object annotated `zilliz.io/deletion-protection: "true"` is never
+//! What keeps a resource. Deletion protection: an object annotated `zilliz.io/deletion-protection: "true"` is never
 //! dropped; deleting it keeps the finalizer with `Synced=False`/`DeletionProtected` until the
-//! annotation goes (then it is dropped) or the policy becomes Orphan (then it goes, kept).
+//! annotation goes (then it is dropped) or the policy becomes Orphan (then it goes, kept). A
+//! read-only object (`managementPolicies: [Observe]`) is let go without a drop.
 
 use std::{path::Path, time::Duration};
 use zilliz_devkit::{
@@ -96,4 +97,29 @@ async fn a_protected_object_is_never_dropped_until_the_annotation_goes() {
     c.wait_gone(ns, &["zcol/later"], WAIT).await;
     assert_eq!(fake.calls("POST", DROP), 1);
     assert!(fake.has_collection("default", "later"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_object_is_let_go_without_a_drop() {
+    if !require_kubectl() {
+        return;
+    }
+    let fake = ZillizFake::start(TOKEN).await;
+    fake.add_collection("default", "watched", false);
+    let mut c = Cluster::start().await;
+    c.start_operator(Path::new(OPERATOR), &[]).await;
+    let ns = "read-only";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    let yaml = collection_yaml(ns, "watched", "watched", &fake.uri(), None)
+        + "  managementPolicies: [Observe]\n";
+    c.apply(&yaml).await;
+    c.wait_ready(ns, &["zcol/watched"], WAIT).await;
+    let o = c.get_json(&["get", "zcol/watched", "-n", ns]).await;
+    assert_eq!(o["spec"]["managementPolicies"][0], "Observe", "{o}");
+    c.kubectl_ok(&["delete", "-n", ns, "zcol/watched", "--timeout=30s"])
+        .await;
+    assert_eq!(fake.calls("POST", DROP), 0, "read-only: nothing is dropped");
+    assert!(fake.has_collection("default", "watched"));
+    assert!(c.event_reasons(ns).await.contains(&"Orphaned".to_string()));
 }

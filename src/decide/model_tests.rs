@@ -68,6 +68,7 @@ enum Ev {
     Reconcile(Obj),
     SetOrphan(Obj, bool),
     Protect(Obj, bool),
+    ObserveOnly(Obj, bool),
     Fault(Fault),
     /// The API key loses (or regains) its rights on the cluster: 80020 for describe and drop,
     /// while the cluster list still shows it.
@@ -92,6 +93,8 @@ struct Object {
     deleted: bool,
     orphan: bool,
     protected: bool,
+    /// `managementPolicies: ["Observe"]`: read-only.
+    observe_only: bool,
     /// For collections: which cluster object it names.
     parent: Obj,
     /// What the object's status says.
@@ -130,6 +133,7 @@ fn initial(c1_orphan: bool, y_shares: bool, c2_shares: bool, y_parent: Obj) -> W
         deleted: false,
         orphan,
         protected: false,
+        observe_only: false,
         parent,
         recorded: Recorded::default(),
         hint_gone: false,
@@ -306,8 +310,10 @@ impl World {
     /// protected object.
     fn check_drop(&mut self, o: Obj) {
         let me = self.obj(o).clone();
-        if me.orphan || me.protected {
-            self.violation(format!("{o:?} dropped although Orphan or protected"));
+        if me.orphan || me.protected || me.observe_only {
+            self.violation(format!(
+                "{o:?} dropped although Orphan, protected or read-only"
+            ));
         }
         if let Some(other) = OBJS.into_iter().find(|&other| {
             self.same_resource(o, other) && self.obj(other).present && !self.obj(other).deleted
@@ -355,6 +361,7 @@ impl World {
             } else {
                 DeletionPolicy::Delete
             },
+            delete_allowed: !me.observe_only,
             protected: me.protected,
             caches_synced: self.synced,
             dependents,
@@ -436,13 +443,13 @@ impl World {
             Decision::Release(note) => {
                 let released_by_api =
                     matches!(note.reason, Reason::Dropped | Reason::AlreadyAbsent);
-                if released_by_api && (me.orphan || !self.resource_gone(o)) {
+                if released_by_api && (me.orphan || me.observe_only || !self.resource_gone(o)) {
                     self.violation(format!(
                         "{o:?} let go as {} while its resource still exists",
                         note.reason
                     ));
                 }
-                if note.reason == Reason::Orphaned && !me.orphan {
+                if note.reason == Reason::Orphaned && !me.orphan && !me.observe_only {
                     self.violation(format!("{o:?} orphaned without Orphan"));
                 }
                 self.obj_mut(o).present = false;
@@ -514,6 +521,7 @@ impl World {
             Ev::Reconcile(o) => self.reconcile(o),
             Ev::SetOrphan(o, on) => self.obj_mut(o).orphan = on,
             Ev::Protect(o, on) => self.obj_mut(o).protected = on,
+            Ev::ObserveOnly(o, on) => self.obj_mut(o).observe_only = on,
             Ev::Fault(f) => self.fault = Some(f),
             Ev::Restrict(on) => self.restricted = on,
             Ev::DroppedOutside => {
@@ -549,6 +557,7 @@ fn event() -> impl Strategy<Value = Ev> {
         8 => obj().prop_map(Ev::Reconcile),
         1 => (obj(), any::<bool>()).prop_map(|(o, on)| Ev::SetOrphan(o, on)),
         1 => (obj(), any::<bool>()).prop_map(|(o, on)| Ev::Protect(o, on)),
+        1 => (obj(), any::<bool>()).prop_map(|(o, on)| Ev::ObserveOnly(o, on)),
         2 => prop_oneof![
             Just(Fault::Transient),
             Just(Fault::Unknown),

@@ -11,6 +11,7 @@ const NOW: &str = "2026-01-01T00:00:00Z";
 fn facts() -> GateFacts {
     GateFacts {
         policy: DeletionPolicy::Delete,
+        delete_allowed: true,
         protected: false,
         caches_synced: true,
         dependents: Vec::new(),
@@ -54,6 +55,7 @@ fn keep_parts(
 fn gates_come_in_order() {
     let all = GateFacts {
         policy: DeletionPolicy::Orphan,
+        delete_allowed: false,
         protected: true,
         caches_synced: false,
         dependents: vec!["ZillizCollection/a".into()],
@@ -71,6 +73,12 @@ fn gates_come_in_order() {
     f.dependents.clear();
     assert_eq!(gate(&f), Some(Gate::Orphan));
     f.policy = DeletionPolicy::Delete;
+    assert_eq!(
+        gate(&f),
+        Some(Gate::NotManaged),
+        "managementPolicies without Delete"
+    );
+    f.delete_allowed = true;
     assert_eq!(gate(&f), Some(Gate::Protected));
     f.protected = false;
     assert_eq!(gate(&f), Some(Gate::NothingToDrop("bad".into())));
@@ -86,6 +94,7 @@ fn only_orphan_sharing_invalid_specs_and_the_api_release() {
     let r = Recorded::default();
     let releases = [
         Input::Gate(Gate::Orphan),
+        Input::Gate(Gate::NotManaged),
         Input::Gate(Gate::KeptBy("ns/x".into())),
         Input::Gate(Gate::NothingToDrop("bad".into())),
         Input::Attempt(Attempt::Dropped("dropped".into())),

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::{
     api::{ApiError, ErrorClass, Flavour},
-    crd::{DeletionPolicy, ZillizCluster, ZillizClusterSpec, ZillizStatus},
+    crd::{DeletionPolicy, ManagementPolicy, ZillizCluster, ZillizClusterSpec, ZillizStatus},
 };
 
 fn cluster_address(spec: &ZillizClusterSpec) -> Result<Address, String> {
@@ -39,6 +39,9 @@ impl Managed for ZillizCluster {
     const CONTAINS: Contains = Contains::ClusterObjects;
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
+    }
+    fn management_policies(&self) -> &[ManagementPolicy] {
+        &self.spec.management_policies
     }
     fn zstatus(&self) -> Option<&ZillizStatus> {
         self.status.as_ref()

@@ -4,7 +4,9 @@ use super::{
     Address, Attempt, Call, CollectionLoc, Contains, Managed, Observation, Plan, Refs, Script,
     Step, check_container, data_drop_error, host_of, non_empty, observed_by_read,
 };
-use crate::crd::{DeletionPolicy, ZillizCollection, ZillizCollectionSpec, ZillizStatus};
+use crate::crd::{
+    DeletionPolicy, ManagementPolicy, ZillizCollection, ZillizCollectionSpec, ZillizStatus,
+};
 
 /// The collection a ZillizCollection spec names.
 pub fn collection_loc_of(spec: &ZillizCollectionSpec) -> Result<CollectionLoc, String> {
@@ -21,6 +23,9 @@ impl Managed for ZillizCollection {
     const CONTAINS: Contains = Contains::CollectionObjects;
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
+    }
+    fn management_policies(&self) -> &[ManagementPolicy] {
+        &self.spec.management_policies
     }
     fn zstatus(&self) -> Option<&ZillizStatus> {
         self.status.as_ref()

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     api::ErrorClass,
-    crd::{DeletionPolicy, ZillizIndex, ZillizStatus},
+    crd::{DeletionPolicy, ManagementPolicy, ZillizIndex, ZillizStatus},
 };
 
 impl Managed for ZillizIndex {
@@ -17,6 +17,9 @@ impl Managed for ZillizIndex {
     const CONTAINS: Contains = Contains::Nothing;
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
+    }
+    fn management_policies(&self) -> &[ManagementPolicy] {
+        &self.spec.management_policies
     }
     fn zstatus(&self) -> Option<&ZillizStatus> {
         self.status.as_ref()

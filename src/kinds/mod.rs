@@ -18,7 +18,10 @@ mod partition;
 
 use crate::{
     api::{ApiError, ClusterInfo, ControlPlane, ErrorClass, Flavour},
-    crd::{CollectionAddress, ConnectionSpec, DeletionPolicy, SecretKeyRef, ZillizStatus},
+    crd::{
+        CollectionAddress, ConnectionSpec, DeletionPolicy, ManagementPolicy, SecretKeyRef,
+        ZillizStatus,
+    },
 };
 use k8s_openapi::NamespaceResourceScope;
 use kube::{Resource, ResourceExt};
@@ -113,6 +116,8 @@ pub trait Managed:
     /// Which objects must be gone before this one goes.
     const CONTAINS: Contains;
     fn deletion_policy(&self) -> DeletionPolicy;
+    /// What the operator may do to the resource (`managementPolicies`).
+    fn management_policies(&self) -> &[ManagementPolicy];
     fn zstatus(&self) -> Option<&ZillizStatus>;
     /// The external name shown to people (cluster id, collection/partition/index name).
     fn external_name(&self) -> &str;

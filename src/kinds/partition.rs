@@ -6,13 +6,16 @@ use super::{
     address_refs, address_secrets, check_container, collection_source, data_drop_error,
     explicit_not_found, non_empty, observed_by_read,
 };
-use crate::crd::{DeletionPolicy, ZillizPartition, ZillizStatus};
+use crate::crd::{DeletionPolicy, ManagementPolicy, ZillizPartition, ZillizStatus};
 
 impl Managed for ZillizPartition {
     const LABEL: &'static str = "partition";
     const CONTAINS: Contains = Contains::Nothing;
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
+    }
+    fn management_policies(&self) -> &[ManagementPolicy] {
+        &self.spec.management_policies
     }
     fn zstatus(&self) -> Option<&ZillizStatus> {
         self.status.as_ref()
