@@ -1,5 +1,5 @@
 //! A stateful HTTP fake of the Zilliz Cloud control plane (v2) and the v2 data plane, which have
-//! no local server. It answers with the real bodies recorded in `shared/zilliz-api.md`, keeps
+//! no local server. It answers with the real bodies recorded in `docs/zilliz-api.md`, keeps
 //! state (clusters, collections, partitions, indexes, what is loaded), checks the bearer token,
 //! counts every call (with the token it carried and what it was answered), rejects invalid
 //! collection names like Milvus (1100), and can simulate an outage (503 with an HTML body, for a
@@ -212,7 +212,7 @@ fn answer(
     };
     let coll: Key = (db.clone(), str_of("collectionName"));
     if path.starts_with("/v2/vectordb/") && !valid_collection_name(&coll.1) {
-        // the answer of a Milvus 2.3.5 proxy (shared/zilliz-api.md)
+        // the answer of a Milvus 2.3.5 proxy (docs/zilliz-api.md)
         return json(
             200,
             envelope(
