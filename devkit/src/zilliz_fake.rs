@@ -7,6 +7,14 @@
 //! header back in its error pages. A token can be restricted (it authenticates and lists the
 //! cluster, but describing or dropping it answers 80020, as a key with fewer rights does), and
 //! the next answers of one path can be scripted ([`ZillizFake::answer_next`]).
+//!
+//! For create, adopt and update it follows the v2 handler (`docs/zilliz-api.md`, "Creating and
+//! describing"): `collections/create` (quick setup or custom schema, idempotent only for the same
+//! definition, not atomic: create, then each index, then the load), `collections/describe`,
+//! `get_load_state`, `load` (every vector field needs an index), `alter_properties`,
+//! `partitions/create|list`, `indexes/create|describe|list` (a build can take a number of
+//! describes, [`ZillizFake::set_index_build_describes`]). State is kept per (database,
+//! collection) and read back with [`ZillizFake::collection_state`].
 
 use serde_json::{Value, json};
 use std::{
@@ -30,7 +38,15 @@ struct State {
     loaded_collections: BTreeSet<Key>,
     partitions: BTreeSet<(Key, String)>,
     loaded_partitions: BTreeSet<(Key, String)>,
-    indexes: BTreeSet<(Key, String)>,
+    indexes: BTreeMap<(Key, String), FakeIndex>,
+    /// what each collection was created with (one added by [`ZillizFake::add_collection`] gets
+    /// [`FakeCollection::default`] when first needed) and its id
+    details: BTreeMap<Key, Stored>,
+    next_collection_id: i64,
+    /// databases besides `default` (those of added collections, [`ZillizFake::add_database`])
+    databases: BTreeSet<String>,
+    /// how many `indexes/describe` answers a new index shows `InProgress` before `Finished`
+    index_build_describes: u32,
     outage: usize,
     /// every call arriving before this instant is answered 503 (see [`ZillizFake::outage_for`])
     outage_until: Option<Instant>,
@@ -43,6 +59,139 @@ struct State {
     denied: BTreeMap<String, BTreeSet<String>>,
     /// (method, path) → scripted answers still to give, see [`ZillizFake::answer_next`]
     scripted: BTreeMap<(String, String), Scripted>,
+}
+
+/// A collection's definition as `collections/create` made it: what `collections/describe`
+/// answers and what a repeated create is compared with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeCollection {
+    pub fields: Vec<FakeField>,
+    /// `schema.autoID` of a custom schema (quick setup puts `autoID` on the primary key only)
+    pub auto_id: bool,
+    pub enable_dynamic_field: bool,
+    pub description: String,
+    pub shards_num: i64,
+    pub consistency_level: String,
+    /// the partitions of a partition-key collection (`params.partitionsNum`, default 64); `None`
+    /// without a partition key
+    pub partitions_num: Option<i64>,
+    /// `params.ttlSeconds` (as `collection.ttl.seconds`), `params["mmap.enabled"]`, then
+    /// whatever `collections/alter_properties` set; values as the server prints them
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for FakeCollection {
+    /// What a collection added by [`ZillizFake::add_collection`] is described as: a quick-setup
+    /// collection of dimension 4 (`id` Int64 primary key, `vector` FloatVector).
+    fn default() -> Self {
+        FakeCollection {
+            fields: vec![
+                FakeField::new("id", "Int64").primary(),
+                FakeField::new("vector", "FloatVector").param("dim", "4"),
+            ],
+            auto_id: false,
+            enable_dynamic_field: true,
+            description: String::new(),
+            shards_num: 1,
+            consistency_level: "Bounded".into(),
+            partitions_num: None,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl FakeCollection {
+    fn field(&self, name: &str) -> Option<&FakeField> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    fn vector_fields(&self) -> impl Iterator<Item = &FakeField> {
+        self.fields.iter().filter(|f| f.is_vector())
+    }
+}
+
+/// One field of a [`FakeCollection`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeField {
+    pub name: String,
+    /// the schema's data type name (`Int64`, `VarChar`, `FloatVector`, ...)
+    pub data_type: String,
+    pub primary_key: bool,
+    pub partition_key: bool,
+    pub auto_id: bool,
+    /// `elementDataType` of an `Array` field
+    pub element_type: Option<String>,
+    /// type params (`dim`, `max_length`, ...), values as the server prints them
+    pub params: BTreeMap<String, String>,
+}
+
+impl FakeField {
+    pub fn new(name: &str, data_type: &str) -> FakeField {
+        FakeField {
+            name: name.into(),
+            data_type: data_type.into(),
+            primary_key: false,
+            partition_key: false,
+            auto_id: false,
+            element_type: None,
+            params: BTreeMap::new(),
+        }
+    }
+
+    pub fn primary(mut self) -> FakeField {
+        self.primary_key = true;
+        self
+    }
+
+    pub fn param(mut self, key: &str, value: &str) -> FakeField {
+        self.params.insert(key.into(), value.into());
+        self
+    }
+
+    fn is_vector(&self) -> bool {
+        self.data_type.ends_with("Vector")
+    }
+}
+
+/// One index of a collection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeIndex {
+    pub field_name: String,
+    /// `AUTOINDEX` when the request named none
+    pub index_type: String,
+    /// `COSINE` on a vector field when the request named none
+    pub metric_type: String,
+    /// the request's `params`, values as the server prints them
+    pub params: BTreeMap<String, String>,
+    /// `indexes/describe` answers still to show `InProgress` before `Finished`
+    pub describes_until_built: u32,
+}
+
+impl FakeIndex {
+    /// The same index as far as a repeated `indexes/create` is concerned.
+    fn same_definition(&self, other: &FakeIndex) -> bool {
+        self.field_name == other.field_name
+            && self.index_type == other.index_type
+            && self.metric_type == other.metric_type
+            && self.params == other.params
+    }
+}
+
+/// Everything the fake knows of one collection, read back by [`ZillizFake::collection_state`].
+#[derive(Clone, Debug)]
+pub struct CollectionState {
+    pub id: i64,
+    pub definition: FakeCollection,
+    pub loaded: bool,
+    /// partitions created besides `_default`
+    pub partitions: Vec<String>,
+    /// index name → index
+    pub indexes: BTreeMap<String, FakeIndex>,
+}
+
+struct Stored {
+    id: i64,
+    def: FakeCollection,
 }
 
 /// What the next calls of one method and path answer instead of the real thing.
@@ -102,6 +251,512 @@ fn envelope(code: i64, message: &str) -> Value {
 
 fn ok(data: Value) -> Value {
     json!({"code": 0, "data": data})
+}
+
+/// The data type names a schema may use (`schemapb.DataType`, case-sensitive).
+const DATA_TYPES: [&str; 16] = [
+    "Bool",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Float",
+    "Double",
+    "VarChar",
+    "JSON",
+    "Array",
+    "BinaryVector",
+    "FloatVector",
+    "Float16Vector",
+    "BFloat16Vector",
+    "SparseFloatVector",
+    "Int8Vector",
+];
+
+const CONSISTENCY_LEVELS: [&str; 5] = ["Strong", "Session", "Bounded", "Eventually", "Customized"];
+
+/// The first collection id handed out (real ids are large numbers of this kind).
+const FIRST_COLLECTION_ID: i64 = 450_000_000_000_000_001;
+
+/// How Go's `fmt.Sprintf("%v", v)` prints a decoded JSON value: the v2 handler turns `params`,
+/// `elementTypeParams` and `properties` into strings this way.
+fn go_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "<nil>".into(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Milvus' `ErrParameterInvalid` (1100) wrapping `msg`.
+fn invalid(msg: &str) -> Value {
+    envelope(1100, &format!("{msg}: invalid parameter"))
+}
+
+fn db_known(s: &State, db: &str) -> bool {
+    db == "default" || s.databases.contains(db)
+}
+
+fn db_not_found(db: &str) -> Value {
+    envelope(800, &format!("database not found[database={db}]"))
+}
+
+/// The stored definition of an existing collection (one added without a definition gets
+/// [`FakeCollection::default`] and an id now).
+fn stored_mut<'a>(s: &'a mut State, key: &Key) -> &'a mut Stored {
+    let next = s.next_collection_id;
+    let stored = s.details.entry(key.clone()).or_insert_with(|| Stored {
+        id: FIRST_COLLECTION_ID + next,
+        def: FakeCollection::default(),
+    });
+    if stored.id == FIRST_COLLECTION_ID + next {
+        s.next_collection_id += 1;
+    }
+    stored
+}
+
+/// What the v2 handler makes of a `collections/create` body before any server call: the
+/// definition, the index params to create after it (quick setup: the vector field's index) and
+/// whether it is a quick setup. Errors are the handler's answers (1100, or 65535 for an
+/// unparsable `enableDynamicField`).
+fn definition(body: &Value) -> Result<(FakeCollection, Vec<Value>, bool), Value> {
+    let params = &body["params"];
+    let param = |k: &str| params.get(k).filter(|v| !v.is_null());
+    let mut def = FakeCollection {
+        fields: Vec::new(),
+        description: body["description"].as_str().unwrap_or_default().into(),
+        ..FakeCollection::default()
+    };
+    let custom = body["schema"]["fields"]
+        .as_array()
+        .filter(|fields| !fields.is_empty());
+    let indexes = if let Some(fields) = custom {
+        let schema = &body["schema"];
+        def.auto_id = schema["autoID"].as_bool().unwrap_or(false);
+        def.enable_dynamic_field = schema["enableDynamicField"].as_bool().unwrap_or(false);
+        for f in fields {
+            let data_type = f["dataType"].as_str().unwrap_or_default();
+            if !DATA_TYPES.contains(&data_type) {
+                return Err(envelope(
+                    1100,
+                    &format!(
+                        "invalid parameter, data type {data_type} is invalid(case sensitive)."
+                    ),
+                ));
+            }
+            let mut field = FakeField::new(f["fieldName"].as_str().unwrap_or_default(), data_type);
+            field.primary_key = f["isPrimary"].as_bool().unwrap_or(false);
+            field.partition_key = f["isPartitionKey"].as_bool().unwrap_or(false);
+            field.auto_id = field.primary_key && def.auto_id;
+            if data_type == "Array" {
+                let element = f["elementDataType"].as_str().unwrap_or_default();
+                if !DATA_TYPES.contains(&element) {
+                    return Err(envelope(
+                        1100,
+                        &format!(
+                            "invalid parameter, element data type {element} is invalid(case sensitive)."
+                        ),
+                    ));
+                }
+                field.element_type = Some(element.into());
+            }
+            if let Some(type_params) = f["elementTypeParams"].as_object() {
+                for (k, v) in type_params {
+                    field.params.insert(k.clone(), go_string(v));
+                }
+            }
+            def.fields.push(field);
+        }
+        body["indexParams"].as_array().cloned().unwrap_or_default()
+    } else {
+        let dimension = body["dimension"].as_i64().unwrap_or(0);
+        if dimension == 0 {
+            return Err(envelope(
+                1100,
+                "dimension is required for quickly create collection(default metric type: COSINE): invalid parameter[expected=collectionName & dimension][actual=collectionName]",
+            ));
+        }
+        let name_or = |k: &str, default: &str| {
+            body[k]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(default)
+                .to_string()
+        };
+        let mut id = FakeField::new(&name_or("primaryFieldName", "id"), "Int64").primary();
+        match body["idType"].as_str().unwrap_or_default() {
+            "" | "Int64" | "int64" => {}
+            "VarChar" | "Varchar" => {
+                id.data_type = "VarChar".into();
+                id.params
+                    .insert("max_length".into(), go_string(&params["max_length"]));
+            }
+            other => {
+                return Err(envelope(
+                    1100,
+                    &format!(
+                        "idType can only be [Int64, VarChar], default: Int64: invalid parameter[expected=Int64, Varchar][actual={other}]"
+                    ),
+                ));
+            }
+        }
+        id.auto_id = body["autoID"].as_bool().unwrap_or(false);
+        def.enable_dynamic_field = match param("enableDynamicField").map(go_string) {
+            None => true,
+            Some(v) => match v.as_str() {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+                _ => {
+                    return Err(envelope(
+                        65535,
+                        &format!(
+                            "parse enableDynamicField fail, err:strconv.ParseBool: parsing \"{v}\": invalid syntax"
+                        ),
+                    ));
+                }
+            },
+        };
+        let vector = name_or("vectorFieldName", "vector");
+        def.fields = vec![
+            id,
+            FakeField::new(&vector, "FloatVector").param("dim", &dimension.to_string()),
+        ];
+        let metric = name_or("metricType", "COSINE");
+        vec![json!({"fieldName": vector, "indexName": vector, "metricType": metric})]
+    };
+    def.shards_num = param("shardsNum")
+        .and_then(|v| go_string(v).parse().ok())
+        .unwrap_or(1);
+    if let Some(level) = param("consistencyLevel").map(go_string) {
+        if !CONSISTENCY_LEVELS.contains(&level.as_str()) {
+            return Err(envelope(
+                1100,
+                &format!(
+                    "consistencyLevel can only be [Strong, Session, Bounded, Eventually, Customized], default: Bounded: invalid parameter[expected=Strong, Session, Bounded, Eventually, Customized][actual={level}]"
+                ),
+            ));
+        }
+        def.consistency_level = level;
+    }
+    if def.fields.iter().any(|f| f.partition_key) {
+        def.partitions_num = Some(
+            param("partitionsNum")
+                .and_then(|v| go_string(v).parse().ok())
+                .unwrap_or(64),
+        );
+    }
+    if let Some(ttl) = param("ttlSeconds") {
+        def.properties
+            .insert("collection.ttl.seconds".into(), go_string(ttl));
+    }
+    if let Some(mmap) = param("mmap.enabled") {
+        def.properties
+            .insert("mmap.enabled".into(), go_string(mmap));
+    }
+    Ok((def, indexes, custom.is_none()))
+}
+
+/// The proxy's checks of a schema (all 1100; the messages paraphrase Milvus').
+fn validate(def: &FakeCollection, collection: &str) -> Result<(), Value> {
+    let names_of = |pred: fn(&FakeField) -> bool| -> Vec<&str> {
+        def.fields
+            .iter()
+            .filter(|f| pred(f))
+            .map(|f| f.name.as_str())
+            .collect()
+    };
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = def.fields.iter().find(|f| !seen.insert(f.name.as_str())) {
+        return Err(invalid(&format!("duplicated field name: {}", dup.name)));
+    }
+    let primaries = names_of(|f| f.primary_key);
+    match primaries.len() {
+        0 => return Err(invalid("primary key is not specified")),
+        1 => {}
+        _ => {
+            return Err(invalid(&format!(
+                "there are more than one primary key, field name = {}",
+                primaries.join(", ")
+            )));
+        }
+    }
+    let keyable = |f: &FakeField| f.data_type == "Int64" || f.data_type == "VarChar";
+    if def.fields.iter().any(|f| f.primary_key && !keyable(f)) {
+        return Err(invalid(
+            "the data type of primary key should be Int64 or VarChar",
+        ));
+    }
+    let partition_keys = names_of(|f| f.partition_key);
+    if partition_keys.len() > 1 {
+        return Err(invalid(&format!(
+            "there are more than one partition key, field name = {}",
+            partition_keys.join(", ")
+        )));
+    }
+    if def.fields.iter().any(|f| f.partition_key && !keyable(f)) {
+        return Err(invalid(
+            "the data type of partition key should be Int64 or VarChar",
+        ));
+    }
+    if def.vector_fields().next().is_none() {
+        return Err(invalid("schema does not contain vector field"));
+    }
+    for f in &def.fields {
+        if f.is_vector() && f.data_type != "SparseFloatVector" {
+            let Some(dim) = f.params.get("dim") else {
+                return Err(invalid(&format!(
+                    "dimension is not defined in field type params of field {}, check type param `dim` for vector field",
+                    f.name
+                )));
+            };
+            if !dim.parse::<i64>().is_ok_and(|d| (2..=32768).contains(&d)) {
+                return Err(invalid(&format!(
+                    "invalid dimension: {dim} of field {}. should be in range 2 ~ 32768",
+                    f.name
+                )));
+            }
+        }
+        let max_length_ok = f
+            .params
+            .get("max_length")
+            .and_then(|m| m.parse::<i64>().ok())
+            .is_some_and(|m| (1..=65535).contains(&m));
+        if f.data_type == "VarChar" && !max_length_ok {
+            return Err(invalid(&format!(
+                "type param(max_length) should be specified for the field({}) of collection {collection}",
+                f.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `collections/create`: the handler's checks, the proxy's, the database, then (rootcoord) a
+/// new collection or the comparison with the existing one, then each index and the load — as
+/// separate steps, so a failure part-way leaves what was done (not atomic, like the server).
+fn create_collection(s: &mut State, key: &Key, body: &Value) -> Value {
+    let (def, index_params, quick) = match definition(body) {
+        Ok(plan) => plan,
+        Err(answer) => return answer,
+    };
+    if let Err(answer) = validate(&def, &key.1) {
+        return answer;
+    }
+    if !db_known(s, &key.0) {
+        return db_not_found(&key.0);
+    }
+    if s.collections.contains(key) {
+        // rootcoord compares the whole stored collection (model.Collection.Equal): the schema,
+        // shards, consistency, properties (altered ones too) and the partitions
+        let has_partitions = s.partitions.iter().any(|(c, _)| c == key);
+        if stored_mut(s, key).def != def || has_partitions {
+            return envelope(
+                65535,
+                &format!(
+                    "create duplicate collection with different parameters, collection: {}",
+                    key.1
+                ),
+            );
+        }
+    } else {
+        s.collections.insert(key.clone());
+        s.details.remove(key);
+        stored_mut(s, key).def = def.clone();
+    }
+    if !quick && index_params.is_empty() {
+        return ok(json!({}));
+    }
+    for params in &index_params {
+        if let Err(answer) = create_index(s, key, &def, params) {
+            return answer;
+        }
+    }
+    load_collection(s, key)
+}
+
+/// One entry of `indexParams`: 1802 for a field not in the schema; the identical index again is
+/// a no-op, any other second index on the field (or another index under the name) is 65535.
+/// Without `indexName` the index takes the name of the field's index, else the field's name.
+fn create_index(
+    s: &mut State,
+    key: &Key,
+    def: &FakeCollection,
+    params: &Value,
+) -> Result<(), Value> {
+    let field_name = params["fieldName"].as_str().unwrap_or_default();
+    let Some(field) = def.field(field_name) else {
+        return Err(envelope(
+            1802,
+            &format!("missing required parameters, error: `{field_name}` hasn't defined in schema"),
+        ));
+    };
+    let text = |k: &str| {
+        params[k]
+            .as_str()
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+    };
+    let default_metric = match field.data_type.as_str() {
+        "BinaryVector" => "HAMMING",
+        "SparseFloatVector" => "IP",
+        _ if field.is_vector() => "COSINE",
+        _ => "",
+    };
+    let new = FakeIndex {
+        field_name: field_name.into(),
+        index_type: text("indexType").unwrap_or_else(|| "AUTOINDEX".into()),
+        metric_type: text("metricType").unwrap_or_else(|| default_metric.into()),
+        params: params["params"]
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), go_string(v))).collect())
+            .unwrap_or_default(),
+        describes_until_built: s.index_build_describes,
+    };
+    let on_field = s
+        .indexes
+        .iter()
+        .find(|((c, _), i)| c == key && i.field_name == field_name)
+        .map(|((_, name), _)| name.clone());
+    let name = text("indexName")
+        .or_else(|| on_field.clone())
+        .unwrap_or_else(|| field_name.into());
+    let distinct = || {
+        envelope(
+            65535,
+            "CreateIndex failed: at most one distinct index is allowed per field",
+        )
+    };
+    if let Some(existing) = s.indexes.get(&(key.clone(), name.clone())) {
+        return if existing.same_definition(&new) {
+            Ok(())
+        } else {
+            Err(distinct())
+        };
+    }
+    if on_field.is_some() {
+        return Err(distinct());
+    }
+    s.indexes.insert((key.clone(), name), new);
+    Ok(())
+}
+
+/// `collections/load` of an existing collection: every vector field needs an index (no index at
+/// all: 700 from the index lookup; some vector field without one: 65535), as the proxy checks.
+/// Loading a collection loads its partitions.
+fn load_collection(s: &mut State, key: &Key) -> Value {
+    let def = stored_mut(s, key).def.clone();
+    let indexed: BTreeSet<String> = s
+        .indexes
+        .iter()
+        .filter(|((c, _), _)| c == key)
+        .map(|(_, i)| i.field_name.clone())
+        .collect();
+    if indexed.is_empty() {
+        return envelope(700, &format!("index not found[collection={}]", key.1));
+    }
+    let unindexed: Vec<&str> = def
+        .vector_fields()
+        .filter(|f| !indexed.contains(&f.name))
+        .map(|f| f.name.as_str())
+        .collect();
+    if !unindexed.is_empty() {
+        return envelope(
+            65535,
+            &format!(
+                "there is no vector index on field: [{}], please create index firstly",
+                unindexed.join(" ")
+            ),
+        );
+    }
+    s.loaded_collections.insert(key.clone());
+    let partitions: Vec<(Key, String)> = s
+        .partitions
+        .iter()
+        .filter(|(c, _)| c == key)
+        .cloned()
+        .collect();
+    s.loaded_partitions.extend(partitions);
+    ok(json!({}))
+}
+
+/// `collections/describe` of an existing collection: the v2 handler's `data`; a failed index
+/// lookup (no index on the first vector field) goes into `message` with code 0, as there.
+fn describe_collection(s: &mut State, key: &Key) -> Value {
+    let Stored { id, def } = stored_mut(s, key);
+    let (id, def) = (*id, def.clone());
+    let kv = |m: &BTreeMap<String, String>| -> Vec<Value> {
+        m.iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect()
+    };
+    let fields: Vec<Value> = def
+        .fields
+        .iter()
+        .zip(100..)
+        .map(|(f, field_id)| {
+            let mut field = json!({
+                "name": f.name,
+                "id": field_id,
+                "type": f.data_type,
+                "primaryKey": f.primary_key,
+                "partitionKey": f.partition_key,
+                "clusteringKey": false,
+                "autoId": f.auto_id,
+                "description": "",
+                "nullable": false,
+                "params": kv(&f.params),
+            });
+            if let Some(element) = &f.element_type {
+                field["elementType"] = json!(element);
+            }
+            field
+        })
+        .collect();
+    let first_vector = def.vector_fields().next().map(|f| f.name.clone());
+    let index = s
+        .indexes
+        .iter()
+        .find(|((c, _), i)| c == key && Some(&i.field_name) == first_vector.as_ref());
+    let (indexes, message) = match index {
+        Some(((_, name), i)) => (
+            vec![
+                json!({"indexName": name, "fieldName": i.field_name, "metricType": i.metric_type}),
+            ],
+            String::new(),
+        ),
+        None => (Vec::new(), "index not found[indexName=];".to_string()),
+    };
+    let user_partitions = s.partitions.iter().filter(|(c, _)| c == key).count() as i64;
+    let load = if s.loaded_collections.contains(key) {
+        "LoadStateLoaded"
+    } else {
+        "LoadStateNotLoad"
+    };
+    json!({
+        "code": 0,
+        "data": {
+            "collectionName": key.1,
+            "collectionID": id,
+            "description": def.description,
+            "autoId": def.fields.iter().any(|f| f.primary_key && f.auto_id),
+            "fields": fields,
+            "functions": [],
+            "aliases": [],
+            "indexes": indexes,
+            "load": load,
+            "shardsNum": def.shards_num,
+            "partitionsNum": def.partitions_num.unwrap_or(1 + user_partitions),
+            "consistencyLevel": def.consistency_level,
+            "enableDynamicField": def.enable_dynamic_field,
+            "properties": kv(&def.properties),
+        },
+        "message": message,
+    })
 }
 
 impl Respond for Responder {
@@ -232,6 +887,26 @@ fn answer(
         ),
     );
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // the routes for create, adopt and update answer 800 for a database that does not exist
+    // (create checks it itself, after the request's own checks) and 100 for a missing collection
+    let on_existing_collection = matches!(
+        segments.as_slice(),
+        [
+            "v2",
+            "vectordb",
+            "collections",
+            "describe" | "get_load_state" | "load" | "alter_properties"
+        ] | ["v2", "vectordb", "partitions", "create" | "list"]
+            | ["v2", "vectordb", "indexes", "create" | "list"]
+    );
+    if method == "POST" && on_existing_collection {
+        if !db_known(s, &coll.0) {
+            return json(200, db_not_found(&coll.0));
+        }
+        if !s.collections.contains(&coll) {
+            return json(200, not_found);
+        }
+    }
     match (method, segments.as_slice()) {
         ("GET", ["v2", "clusters"]) => {
             let clusters: Vec<Value> = s
@@ -308,7 +983,33 @@ fn answer(
             s.collections.remove(&coll);
             s.loaded_collections.remove(&coll);
             s.partitions.retain(|(c, _)| c != &coll);
-            s.indexes.retain(|(c, _)| c != &coll);
+            s.indexes.retain(|(c, _), _| c != &coll);
+            s.details.remove(&coll);
+            json(200, ok(json!({})))
+        }
+        ("POST", ["v2", "vectordb", "collections", "create"]) => {
+            json(200, create_collection(s, &coll, body))
+        }
+        ("POST", ["v2", "vectordb", "collections", "describe"]) => {
+            json(200, describe_collection(s, &coll))
+        }
+        ("POST", ["v2", "vectordb", "collections", "get_load_state"]) => {
+            if s.loaded_collections.contains(&coll) {
+                json(
+                    200,
+                    json!({"code": 0, "data": {"loadState": "LoadStateLoaded", "loadProgress": 100}, "message": ""}),
+                )
+            } else {
+                json(200, ok(json!({"loadState": "LoadStateNotLoad"})))
+            }
+        }
+        ("POST", ["v2", "vectordb", "collections", "load"]) => json(200, load_collection(s, &coll)),
+        ("POST", ["v2", "vectordb", "collections", "alter_properties"]) => {
+            let properties = body["properties"].as_object().cloned().unwrap_or_default();
+            let def = &mut stored_mut(s, &coll).def;
+            for (k, v) in &properties {
+                def.properties.insert(k.clone(), go_string(v));
+            }
             json(200, ok(json!({})))
         }
         ("POST", ["v2", "vectordb", "collections", "release"]) => {
@@ -327,6 +1028,41 @@ fn answer(
                 .partitions
                 .contains(&(coll.clone(), str_of("partitionName")));
             json(200, ok(json!({"has": has})))
+        }
+        ("POST", ["v2", "vectordb", "partitions", "create"]) => {
+            if stored_mut(s, &coll).def.partitions_num.is_some() {
+                return json(
+                    200,
+                    envelope(
+                        65535,
+                        "disable create partition if partition key mode is used",
+                    ),
+                );
+            }
+            // idempotent; a partition created in a loaded collection is loaded with it
+            let p = str_of("partitionName");
+            if p != "_default" {
+                s.partitions.insert((coll.clone(), p.clone()));
+                if s.loaded_collections.contains(&coll) {
+                    s.loaded_partitions.insert((coll, p));
+                }
+            }
+            json(200, ok(json!({})))
+        }
+        ("POST", ["v2", "vectordb", "partitions", "list"]) => {
+            let names: Vec<String> = match stored_mut(s, &coll).def.partitions_num {
+                // a partition-key collection's partitions are made by the server
+                Some(n) => (0..n).map(|i| format!("_default_{i}")).collect(),
+                None => std::iter::once("_default".to_string())
+                    .chain(
+                        s.partitions
+                            .iter()
+                            .filter(|(c, _)| c == &coll)
+                            .map(|(_, p)| p.clone()),
+                    )
+                    .collect(),
+            };
+            json(200, ok(json!(names)))
         }
         ("POST", ["v2", "vectordb", "partitions", "release"]) => {
             if !s.collections.contains(&coll) {
@@ -367,17 +1103,60 @@ fn answer(
                 return json(200, not_found);
             }
             let i = str_of("indexName");
-            if s.indexes.contains(&(coll, i.clone())) {
-                json(
-                    200,
-                    ok(json!([{"indexName": i, "indexType": "AUTOINDEX", "metricType": "L2"}])),
-                )
-            } else {
-                json(
+            let Some(index) = s.indexes.get_mut(&(coll, i.clone())) else {
+                return json(
                     200,
                     envelope(700, &format!("index not found[indexName={i}]")),
-                )
+                );
+            };
+            let state = if index.describes_until_built > 0 {
+                index.describes_until_built -= 1;
+                "InProgress"
+            } else {
+                "Finished"
+            };
+            json(
+                200,
+                ok(json!([{
+                    "indexName": i,
+                    "fieldName": index.field_name,
+                    "indexType": index.index_type,
+                    "metricType": index.metric_type,
+                    "totalRows": 0,
+                    "pendingRows": 0,
+                    "indexedRows": 0,
+                    "indexState": state,
+                    "failReason": "",
+                }])),
+            )
+        }
+        ("POST", ["v2", "vectordb", "indexes", "create"]) => {
+            let Some(params) = body["indexParams"].as_array().filter(|p| !p.is_empty()) else {
+                return json(
+                    200,
+                    envelope(
+                        1802,
+                        "missing required parameters, error: Key: 'IndexParamReq.IndexParams' Error:Field validation for 'IndexParams' failed on the 'required' tag",
+                    ),
+                );
+            };
+            let def = stored_mut(s, &coll).def.clone();
+            for p in params {
+                if let Err(answer) = create_index(s, &coll, &def, p) {
+                    return json(200, answer);
+                }
             }
+            json(200, ok(json!({})))
+        }
+        ("POST", ["v2", "vectordb", "indexes", "list"]) => {
+            let field = str_of("fieldName");
+            let names: Vec<&String> = s
+                .indexes
+                .iter()
+                .filter(|((c, _), i)| c == &coll && (field.is_empty() || i.field_name == field))
+                .map(|((_, name), _)| name)
+                .collect();
+            json(200, ok(json!(names)))
         }
         ("POST", ["v2", "vectordb", "indexes", "drop"]) => {
             if !s.collections.contains(&coll) {
@@ -430,8 +1209,13 @@ impl ZillizFake {
         self.state.lock().unwrap().clusters.get(id).cloned()
     }
 
+    /// Adds a collection with no recorded definition: `collections/describe` answers it as
+    /// [`FakeCollection::default`] (use [`ZillizFake::create_collection`] for another schema).
     pub fn add_collection(&self, db: &str, name: &str, loaded: bool) {
         let mut s = self.state.lock().unwrap();
+        if db != "default" {
+            s.databases.insert(db.into());
+        }
         s.collections.insert((db.into(), name.into()));
         if loaded {
             s.loaded_collections.insert((db.into(), name.into()));
@@ -463,12 +1247,26 @@ impl ZillizFake {
             .contains(&((db.into(), coll.into()), name.into()))
     }
 
+    /// Adds a built `AUTOINDEX` index (metric `L2`) on the collection's first vector field
+    /// (`vector` when the collection has no recorded definition).
     pub fn add_index(&self, db: &str, coll: &str, name: &str) {
-        self.state
-            .lock()
-            .unwrap()
-            .indexes
-            .insert(((db.into(), coll.into()), name.into()));
+        let mut s = self.state.lock().unwrap();
+        let key: Key = (db.into(), coll.into());
+        let field = s
+            .details
+            .get(&key)
+            .and_then(|d| d.def.vector_fields().next().map(|f| f.name.clone()))
+            .unwrap_or_else(|| "vector".into());
+        s.indexes.insert(
+            (key, name.into()),
+            FakeIndex {
+                field_name: field,
+                index_type: "AUTOINDEX".into(),
+                metric_type: "L2".into(),
+                params: BTreeMap::new(),
+                describes_until_built: 0,
+            },
+        );
     }
 
     pub fn has_index(&self, db: &str, coll: &str, name: &str) -> bool {
@@ -476,7 +1274,63 @@ impl ZillizFake {
             .lock()
             .unwrap()
             .indexes
-            .contains(&((db.into(), coll.into()), name.into()))
+            .contains_key(&((db.into(), coll.into()), name.into()))
+    }
+
+    /// A database besides `default` that creates may use (others answer 800).
+    pub fn add_database(&self, name: &str) {
+        self.state.lock().unwrap().databases.insert(name.into());
+    }
+
+    /// Indexes created from now on answer `indexState: InProgress` to their first `n`
+    /// `indexes/describe` calls, then `Finished` (0, the default: built at once).
+    pub fn set_index_build_describes(&self, n: u32) {
+        self.state.lock().unwrap().index_build_describes = n;
+    }
+
+    /// Does what `POST /v2/vectordb/collections/create` with this body does (no call recorded,
+    /// no token checked) and returns the answer's envelope: a way to set up a collection with a
+    /// given schema, indexes and load state.
+    pub fn create_collection(&self, body: Value) -> Value {
+        let mut s = self.state.lock().unwrap();
+        let db = body["dbName"]
+            .as_str()
+            .filter(|d| !d.is_empty())
+            .unwrap_or("default");
+        let key: Key = (
+            db.into(),
+            body["collectionName"].as_str().unwrap_or_default().into(),
+        );
+        create_collection(&mut s, &key, &body)
+    }
+
+    /// What the fake holds for a collection: its definition (fields, properties, ...), whether
+    /// it is loaded, its partitions and indexes; `None` when it does not exist.
+    pub fn collection_state(&self, db: &str, name: &str) -> Option<CollectionState> {
+        let mut s = self.state.lock().unwrap();
+        let key: Key = (db.into(), name.into());
+        if !s.collections.contains(&key) {
+            return None;
+        }
+        let stored = stored_mut(&mut s, &key);
+        let (id, definition) = (stored.id, stored.def.clone());
+        Some(CollectionState {
+            id,
+            definition,
+            loaded: s.loaded_collections.contains(&key),
+            partitions: s
+                .partitions
+                .iter()
+                .filter(|(c, _)| c == &key)
+                .map(|(_, p)| p.clone())
+                .collect(),
+            indexes: s
+                .indexes
+                .iter()
+                .filter(|((c, _), _)| c == &key)
+                .map(|((_, n), i)| (n.clone(), i.clone()))
+                .collect(),
+        })
     }
 
     pub fn release_collection(&self, db: &str, name: &str) {
@@ -749,5 +1603,606 @@ mod tests {
         assert!(!fake.has_collection("default", "c"));
         let codes: Vec<Option<i64>> = fake.call_log(0).iter().map(|c| c.code).collect();
         assert_eq!(codes, [Some(1800), Some(1100), Some(1100), Some(0)]);
+    }
+
+    /// `POST /v2/vectordb/{path}` with the accepted token; the answer's JSON body.
+    async fn v2(fake: &ZillizFake, path: &str, body: Value) -> Value {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v2/vectordb/{path}", fake.uri()))
+            .bearer_auth("k1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        answer.json().await.unwrap()
+    }
+
+    fn field(name: &str, id: i64, ty: &str, primary: bool, params: Value) -> Value {
+        json!({
+            "name": name, "id": id, "type": ty, "primaryKey": primary, "partitionKey": false,
+            "clusteringKey": false, "autoId": false, "description": "", "nullable": false,
+            "params": params,
+        })
+    }
+
+    fn empty_ok() -> Value {
+        json!({"code": 0, "data": {}})
+    }
+
+    #[tokio::test]
+    async fn quick_setup_indexes_loads_describes_and_is_idempotent_by_definition() {
+        let fake = ZillizFake::start("k1").await;
+        let create = json!({"collectionName": "docs", "dimension": 8});
+        assert_eq!(
+            v2(&fake, "collections/create", create.clone()).await,
+            empty_ok()
+        );
+        let described = json!({
+            "code": 0,
+            "data": {
+                "collectionName": "docs",
+                "collectionID": 450_000_000_000_000_001_i64,
+                "description": "",
+                "autoId": false,
+                "fields": [
+                    field("id", 100, "Int64", true, json!([])),
+                    field("vector", 101, "FloatVector", false, json!([{"key": "dim", "value": "8"}])),
+                ],
+                "functions": [],
+                "aliases": [],
+                "indexes": [{"indexName": "vector", "fieldName": "vector", "metricType": "COSINE"}],
+                "load": "LoadStateLoaded",
+                "shardsNum": 1,
+                "partitionsNum": 1,
+                "consistencyLevel": "Bounded",
+                "enableDynamicField": true,
+                "properties": [],
+            },
+            "message": "",
+        });
+        let describe = json!({"collectionName": "docs"});
+        assert_eq!(
+            v2(&fake, "collections/describe", describe.clone()).await,
+            described
+        );
+        assert_eq!(
+            v2(&fake, "collections/get_load_state", describe.clone()).await,
+            json!({"code": 0, "data": {"loadState": "LoadStateLoaded", "loadProgress": 100}, "message": ""})
+        );
+        assert_eq!(
+            v2(&fake, "indexes/list", describe.clone()).await,
+            json!({"code": 0, "data": ["vector"]})
+        );
+        assert_eq!(
+            v2(
+                &fake,
+                "indexes/describe",
+                json!({"collectionName": "docs", "indexName": "vector"})
+            )
+            .await,
+            json!({"code": 0, "data": [{
+                "indexName": "vector", "fieldName": "vector", "indexType": "AUTOINDEX",
+                "metricType": "COSINE", "totalRows": 0, "pendingRows": 0, "indexedRows": 0,
+                "indexState": "Finished", "failReason": "",
+            }]})
+        );
+        // the same create again: success, and nothing changes (a released collection is loaded
+        // again, as the handler's load step runs again)
+        fake.release_collection("default", "docs");
+        assert_eq!(
+            v2(&fake, "collections/create", create.clone()).await,
+            empty_ok()
+        );
+        assert_eq!(
+            v2(&fake, "collections/describe", describe.clone()).await,
+            described
+        );
+        // another definition under the same name
+        assert_eq!(
+            v2(
+                &fake,
+                "collections/create",
+                json!({"collectionName": "docs", "dimension": 16})
+            )
+            .await,
+            json!({"code": 65535, "message": "create duplicate collection with different parameters, collection: docs"})
+        );
+        // the same collection with another metric: the collection is equal, its index is not
+        assert_eq!(
+            v2(
+                &fake,
+                "collections/create",
+                json!({"collectionName": "docs", "dimension": 8, "metricType": "L2"})
+            )
+            .await,
+            json!({"code": 65535, "message": "CreateIndex failed: at most one distinct index is allowed per field"})
+        );
+        assert_eq!(v2(&fake, "collections/describe", describe).await, described);
+        // no dimension, an unknown database: refused, nothing created
+        assert_eq!(
+            v2(
+                &fake,
+                "collections/create",
+                json!({"collectionName": "other"})
+            )
+            .await,
+            json!({"code": 1100, "message": "dimension is required for quickly create collection(default metric type: COSINE): invalid parameter[expected=collectionName & dimension][actual=collectionName]"})
+        );
+        assert_eq!(
+            v2(
+                &fake,
+                "collections/create",
+                json!({"dbName": "nodb", "collectionName": "other", "dimension": 8})
+            )
+            .await,
+            json!({"code": 800, "message": "database not found[database=nodb]"})
+        );
+        assert!(!fake.has_collection("default", "other"));
+        assert!(!fake.has_collection("nodb", "other"));
+        fake.add_database("nodb");
+        let create_in_db = json!({"dbName": "nodb", "collectionName": "other", "dimension": 8, "idType": "VarChar", "autoID": true, "primaryFieldName": "key", "vectorFieldName": "emb", "metricType": "IP", "params": {"max_length": 32}});
+        assert_eq!(
+            v2(&fake, "collections/create", create_in_db).await,
+            empty_ok()
+        );
+        let state = fake.collection_state("nodb", "other").unwrap();
+        assert!(state.loaded);
+        assert_eq!(
+            state.definition.fields,
+            [
+                FakeField {
+                    auto_id: true,
+                    ..FakeField::new("key", "VarChar")
+                        .primary()
+                        .param("max_length", "32")
+                },
+                FakeField::new("emb", "FloatVector").param("dim", "8"),
+            ]
+        );
+        assert_eq!(state.indexes["emb"].metric_type, "IP");
+        assert_eq!(fake.calls("POST", "/v2/vectordb/collections/create"), 7);
+    }
+
+    #[tokio::test]
+    async fn custom_schema_without_index_params_is_not_indexed_nor_loaded_until_asked() {
+        let fake = ZillizFake::start("k1").await;
+        let create = json!({
+            "collectionName": "articles",
+            "schema": {"autoID": true, "enableDynamicField": false, "fields": [
+                {"fieldName": "pk", "dataType": "VarChar", "isPrimary": true, "elementTypeParams": {"max_length": 64}},
+                {"fieldName": "emb", "dataType": "FloatVector", "elementTypeParams": {"dim": "4"}},
+                {"fieldName": "year", "dataType": "Int64"},
+            ]},
+            "params": {"shardsNum": 2, "consistencyLevel": "Strong", "ttlSeconds": 3600},
+        });
+        assert_eq!(
+            v2(&fake, "collections/create", create.clone()).await,
+            empty_ok()
+        );
+        let name = json!({"collectionName": "articles"});
+        let mut pk = field(
+            "pk",
+            100,
+            "VarChar",
+            true,
+            json!([{"key": "max_length", "value": "64"}]),
+        );
+        pk["autoId"] = json!(true);
+        assert_eq!(
+            v2(&fake, "collections/describe", name.clone()).await,
+            json!({
+                "code": 0,
+                "data": {
+                    "collectionName": "articles",
+                    "collectionID": 450_000_000_000_000_001_i64,
+                    "description": "",
+                    "autoId": true,
+                    "fields": [
+                        pk,
+                        field("emb", 101, "FloatVector", false, json!([{"key": "dim", "value": "4"}])),
+                        field("year", 102, "Int64", false, json!([])),
+                    ],
+                    "functions": [],
+                    "aliases": [],
+                    "indexes": [],
+                    "load": "LoadStateNotLoad",
+                    "shardsNum": 2,
+                    "partitionsNum": 1,
+                    "consistencyLevel": "Strong",
+                    "enableDynamicField": false,
+                    "properties": [{"key": "collection.ttl.seconds", "value": "3600"}],
+                },
+                "message": "index not found[indexName=];",
+            })
+        );
+        assert_eq!(
+            v2(&fake, "collections/get_load_state", name.clone()).await,
+            json!({"code": 0, "data": {"loadState": "LoadStateNotLoad"}})
+        );
+        assert_eq!(
+            v2(&fake, "indexes/list", name.clone()).await,
+            json!({"code": 0, "data": []})
+        );
+        assert_eq!(
+            v2(&fake, "collections/load", name.clone()).await,
+            json!({"code": 700, "message": "index not found[collection=articles]"})
+        );
+        let index = |params: Value| json!({"collectionName": "articles", "indexParams": params});
+        assert_eq!(
+            v2(
+                &fake,
+                "indexes/create",
+                index(
+                    json!([{"fieldName": "year", "indexName": "year_idx", "indexType": "STL_SORT"}])
+                )
+            )
+            .await,
+            empty_ok()
+        );
+        assert_eq!(
+            v2(&fake, "collections/load", name.clone()).await,
+            json!({"code": 65535, "message": "there is no vector index on field: [emb], please create index firstly"})
+        );
+        assert_eq!(
+            v2(
+                &fake,
+                "indexes/create",
+                index(json!([{"fieldName": "nope", "indexName": "n"}]))
+            )
+            .await,
+            json!({"code": 1802, "message": "missing required parameters, error: `nope` hasn't defined in schema"})
+        );
+        let hnsw = json!([{"fieldName": "emb", "indexName": "emb_idx", "metricType": "L2", "indexType": "HNSW", "params": {"M": 16, "efConstruction": 200}}]);
+        assert_eq!(
+            v2(&fake, "indexes/create", index(hnsw.clone())).await,
+            empty_ok()
+        );
+        // the identical index again is a no-op; any other one on the field is refused
+        assert_eq!(v2(&fake, "indexes/create", index(hnsw)).await, empty_ok());
+        let distinct = json!({"code": 65535, "message": "CreateIndex failed: at most one distinct index is allowed per field"});
+        for other in [
+            json!([{"fieldName": "emb", "indexName": "emb_idx", "metricType": "IP", "indexType": "HNSW", "params": {"M": 16, "efConstruction": 200}}]),
+            json!([{"fieldName": "emb", "indexName": "emb_idx", "metricType": "L2", "indexType": "HNSW", "params": {"M": 8, "efConstruction": 200}}]),
+            json!([{"fieldName": "emb", "indexName": "second", "metricType": "L2", "indexType": "HNSW", "params": {"M": 16, "efConstruction": 200}}]),
+        ] {
+            assert_eq!(v2(&fake, "indexes/create", index(other)).await, distinct);
+        }
+        assert_eq!(
+            v2(&fake, "indexes/create", name.clone()).await["code"],
+            1802
+        );
+        assert_eq!(
+            v2(
+                &fake,
+                "indexes/describe",
+                json!({"collectionName": "articles", "indexName": "emb_idx"})
+            )
+            .await,
+            json!({"code": 0, "data": [{
+                "indexName": "emb_idx", "fieldName": "emb", "indexType": "HNSW", "metricType": "L2",
+                "totalRows": 0, "pendingRows": 0, "indexedRows": 0, "indexState": "Finished",
+                "failReason": "",
+            }]})
+        );
+        assert_eq!(
+            v2(
+                &fake,
+                "indexes/list",
+                json!({"collectionName": "articles", "fieldName": "emb"})
+            )
+            .await,
+            json!({"code": 0, "data": ["emb_idx"]})
+        );
+        assert_eq!(
+            v2(&fake, "collections/load", name.clone()).await,
+            empty_ok()
+        );
+        assert_eq!(
+            v2(&fake, "collections/get_load_state", name.clone()).await["data"]["loadState"],
+            "LoadStateLoaded"
+        );
+        let described = v2(&fake, "collections/describe", name.clone()).await;
+        assert_eq!(
+            described["data"]["indexes"],
+            json!([{"indexName": "emb_idx", "fieldName": "emb", "metricType": "L2"}])
+        );
+        assert_eq!(described["message"], "");
+        let state = fake.collection_state("default", "articles").unwrap();
+        assert!(state.loaded);
+        assert_eq!(
+            state.indexes.keys().collect::<Vec<_>>(),
+            ["emb_idx", "year_idx"]
+        );
+        assert_eq!(state.indexes["emb_idx"].params["M"], "16");
+        // created without indexParams, the same create again succeeds
+        assert_eq!(v2(&fake, "collections/create", create).await, empty_ok());
+        // the index drop route sees the created indexes
+        fake.release_collection("default", "articles");
+        let drop = json!({"collectionName": "articles", "indexName": "year_idx"});
+        assert_eq!(v2(&fake, "indexes/drop", drop).await, empty_ok());
+        assert!(!fake.has_index("default", "articles", "year_idx"));
+        assert!(fake.has_index("default", "articles", "emb_idx"));
+    }
+
+    #[tokio::test]
+    async fn create_is_not_atomic_an_unknown_index_field_leaves_the_collection_unloaded() {
+        let fake = ZillizFake::start("k1").await;
+        let schema = json!({"fields": [
+            {"fieldName": "id", "dataType": "Int64", "isPrimary": true},
+            {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": 4}},
+        ]});
+        let with = |index_params: Value| json!({"collectionName": "c", "schema": schema, "indexParams": index_params});
+        let v = json!({"fieldName": "vector", "indexName": "v", "metricType": "L2"});
+        assert_eq!(
+            v2(
+                &fake,
+                "collections/create",
+                with(json!([v, {"fieldName": "nope", "indexName": "n"}]))
+            )
+            .await,
+            json!({"code": 1802, "message": "missing required parameters, error: `nope` hasn't defined in schema"})
+        );
+        let state = fake.collection_state("default", "c").unwrap();
+        assert!(!state.loaded);
+        assert_eq!(state.indexes.keys().collect::<Vec<_>>(), ["v"]);
+        // the same schema with good index params: the collection is equal, the index identical,
+        // and the load step runs
+        assert_eq!(
+            v2(&fake, "collections/create", with(json!([v]))).await,
+            empty_ok()
+        );
+        let state = fake.collection_state("default", "c").unwrap();
+        assert!(state.loaded);
+        assert_eq!(state.indexes.keys().collect::<Vec<_>>(), ["v"]);
+    }
+
+    #[tokio::test]
+    async fn invalid_schemas_are_refused_like_the_server_and_create_nothing() {
+        let fake = ZillizFake::start("k1").await;
+        let vector =
+            json!({"fieldName": "v", "dataType": "FloatVector", "elementTypeParams": {"dim": 4}});
+        let id = json!({"fieldName": "id", "dataType": "Int64", "isPrimary": true});
+        let cases = [
+            (
+                json!([{"fieldName": "id", "dataType": "int64", "isPrimary": true}, vector]),
+                json!({}),
+                "invalid parameter, data type int64 is invalid(case sensitive).",
+            ),
+            (
+                json!([{"fieldName": "id", "dataType": "Int64"}, vector]),
+                json!({}),
+                "primary key is not specified: invalid parameter",
+            ),
+            (
+                json!([id, {"fieldName": "id2", "dataType": "Int64", "isPrimary": true}, vector]),
+                json!({}),
+                "there are more than one primary key, field name = id, id2: invalid parameter",
+            ),
+            (
+                json!([id, {"fieldName": "v", "dataType": "FloatVector"}]),
+                json!({}),
+                "dimension is not defined in field type params of field v, check type param `dim` for vector field: invalid parameter",
+            ),
+            (
+                json!([id]),
+                json!({}),
+                "schema does not contain vector field: invalid parameter",
+            ),
+            (
+                json!([id, vector]),
+                json!({"consistencyLevel": "Weak"}),
+                "consistencyLevel can only be [Strong, Session, Bounded, Eventually, Customized], default: Bounded: invalid parameter[expected=Strong, Session, Bounded, Eventually, Customized][actual=Weak]",
+            ),
+        ];
+        for (fields, params, message) in cases {
+            let body =
+                json!({"collectionName": "c", "schema": {"fields": fields}, "params": params});
+            assert_eq!(
+                v2(&fake, "collections/create", body).await,
+                json!({"code": 1100, "message": message})
+            );
+            assert!(!fake.has_collection("default", "c"), "{message}");
+        }
+        // a missing collection: 100 from every route that needs one
+        let missing =
+            json!({"code": 100, "message": "collection not found[database=default][collection=c]"});
+        for path in [
+            "collections/describe",
+            "collections/get_load_state",
+            "collections/load",
+            "collections/alter_properties",
+            "partitions/create",
+            "partitions/list",
+            "indexes/create",
+            "indexes/list",
+        ] {
+            let body = json!({"collectionName": "c", "partitionName": "p", "indexParams": [{"fieldName": "v"}]});
+            assert_eq!(v2(&fake, path, body).await, missing, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn altered_properties_and_partitions_are_described_and_make_a_repeated_create_differ() {
+        let fake = ZillizFake::start("k1").await;
+        let create = json!({"collectionName": "c", "dimension": 4, "params": {"ttlSeconds": 60}});
+        assert_eq!(
+            v2(&fake, "collections/create", create.clone()).await,
+            empty_ok()
+        );
+        assert_eq!(
+            v2(&fake, "collections/create", create.clone()).await,
+            empty_ok()
+        );
+        let alter = json!({"collectionName": "c", "properties": {"collection.ttl.seconds": 120, "mmap.enabled": true}});
+        assert_eq!(
+            v2(&fake, "collections/alter_properties", alter).await,
+            empty_ok()
+        );
+        let name = json!({"collectionName": "c"});
+        assert_eq!(
+            v2(&fake, "collections/describe", name.clone()).await["data"]["properties"],
+            json!([{"key": "collection.ttl.seconds", "value": "120"}, {"key": "mmap.enabled", "value": "true"}])
+        );
+        let state = fake.collection_state("default", "c").unwrap();
+        assert_eq!(state.definition.properties["collection.ttl.seconds"], "120");
+        let differ = json!({"code": 65535, "message": "create duplicate collection with different parameters, collection: c"});
+        assert_eq!(v2(&fake, "collections/create", create).await, differ);
+
+        let create = json!({"collectionName": "d", "dimension": 4});
+        assert_eq!(
+            v2(&fake, "collections/create", create.clone()).await,
+            empty_ok()
+        );
+        let partition = json!({"collectionName": "d", "partitionName": "p1"});
+        for _ in 0..2 {
+            assert_eq!(
+                v2(&fake, "partitions/create", partition.clone()).await,
+                empty_ok()
+            );
+        }
+        assert_eq!(
+            v2(&fake, "partitions/list", json!({"collectionName": "d"})).await,
+            json!({"code": 0, "data": ["_default", "p1"]})
+        );
+        assert_eq!(
+            v2(&fake, "partitions/has", partition.clone()).await,
+            json!({"code": 0, "data": {"has": true}})
+        );
+        assert_eq!(
+            v2(
+                &fake,
+                "collections/describe",
+                json!({"collectionName": "d"})
+            )
+            .await["data"]["partitionsNum"],
+            2
+        );
+        // created in a loaded collection, the partition is loaded with it
+        assert_eq!(v2(&fake, "partitions/drop", partition).await["code"], 65535);
+        assert_eq!(
+            fake.collection_state("default", "d").unwrap().partitions,
+            ["p1"]
+        );
+        assert_eq!(
+            v2(&fake, "collections/create", create).await["message"],
+            "create duplicate collection with different parameters, collection: d"
+        );
+        // a dropped collection is forgotten: the name takes a new definition
+        assert_eq!(
+            v2(&fake, "collections/drop", json!({"collectionName": "d"})).await,
+            empty_ok()
+        );
+        let create = json!({"collectionName": "d", "dimension": 32});
+        assert_eq!(v2(&fake, "collections/create", create).await, empty_ok());
+        assert!(
+            fake.collection_state("default", "d")
+                .unwrap()
+                .partitions
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_partition_key_collection_has_server_made_partitions() {
+        let fake = ZillizFake::start("k1").await;
+        let create = json!({
+            "collectionName": "k",
+            "schema": {"fields": [
+                {"fieldName": "id", "dataType": "Int64", "isPrimary": true},
+                {"fieldName": "tenant", "dataType": "VarChar", "isPartitionKey": true, "elementTypeParams": {"max_length": 16}},
+                {"fieldName": "v", "dataType": "FloatVector", "elementTypeParams": {"dim": 4}},
+            ]},
+            "indexParams": [{"fieldName": "v", "indexName": "v"}],
+            "params": {"partitionsNum": 3},
+        });
+        assert_eq!(v2(&fake, "collections/create", create).await, empty_ok());
+        let name = json!({"collectionName": "k"});
+        let described = v2(&fake, "collections/describe", name.clone()).await;
+        assert_eq!(described["data"]["partitionsNum"], 3);
+        assert_eq!(described["data"]["fields"][1]["partitionKey"], true);
+        assert_eq!(described["data"]["indexes"][0]["metricType"], "COSINE");
+        assert_eq!(described["data"]["load"], "LoadStateLoaded");
+        assert_eq!(
+            v2(&fake, "partitions/list", name).await,
+            json!({"code": 0, "data": ["_default_0", "_default_1", "_default_2"]})
+        );
+        assert_eq!(
+            v2(
+                &fake,
+                "partitions/create",
+                json!({"collectionName": "k", "partitionName": "p"})
+            )
+            .await,
+            json!({"code": 65535, "message": "disable create partition if partition key mode is used"})
+        );
+    }
+
+    #[tokio::test]
+    async fn an_index_build_can_take_describes_and_answers_can_be_scripted() {
+        let fake = ZillizFake::start("k1").await;
+        fake.set_index_build_describes(2);
+        let busy = json!({"code": 1807, "message": "request is rejected by grpc RateLimiter middleware, please retry later: rate limit exceeded[rate=0.1]"});
+        fake.answer_next(
+            "POST",
+            "/v2/vectordb/collections/create",
+            1,
+            200,
+            busy.clone(),
+        );
+        let create = json!({"collectionName": "c", "dimension": 4});
+        assert_eq!(v2(&fake, "collections/create", create.clone()).await, busy);
+        assert!(!fake.has_collection("default", "c"));
+        assert_eq!(v2(&fake, "collections/create", create).await, empty_ok());
+        let describe = json!({"collectionName": "c", "indexName": "vector"});
+        let mut states = Vec::new();
+        for _ in 0..3 {
+            let answer = v2(&fake, "indexes/describe", describe.clone()).await;
+            states.push(
+                answer["data"][0]["indexState"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        assert_eq!(states, ["InProgress", "InProgress", "Finished"]);
+        assert_eq!(fake.calls("POST", "/v2/vectordb/indexes/describe"), 3);
+    }
+
+    #[tokio::test]
+    async fn added_collections_describe_as_the_default_and_can_be_set_up_directly() {
+        let fake = ZillizFake::start("k1").await;
+        fake.add_collection("tenant1", "plain", true);
+        fake.add_index("tenant1", "plain", "vidx");
+        let described = v2(
+            &fake,
+            "collections/describe",
+            json!({"dbName": "tenant1", "collectionName": "plain"}),
+        )
+        .await;
+        assert_eq!(
+            described["data"]["fields"][1]["params"],
+            json!([{"key": "dim", "value": "4"}])
+        );
+        assert_eq!(
+            described["data"]["indexes"],
+            json!([{"indexName": "vidx", "fieldName": "vector", "metricType": "L2"}])
+        );
+        assert_eq!(described["data"]["load"], "LoadStateLoaded");
+        // the database of an added collection exists
+        let create = json!({"dbName": "tenant1", "collectionName": "more", "dimension": 4});
+        assert_eq!(v2(&fake, "collections/create", create).await, empty_ok());
+        // set up without a call
+        let body = json!({"collectionName": "seeded", "schema": {"fields": [
+            {"fieldName": "id", "dataType": "Int64", "isPrimary": true},
+            {"fieldName": "v", "dataType": "BinaryVector", "elementTypeParams": {"dim": 16}},
+        ]}, "indexParams": [{"fieldName": "v", "indexName": "v"}]});
+        let calls = fake.total_calls();
+        assert_eq!(fake.create_collection(body), empty_ok());
+        assert_eq!(fake.total_calls(), calls);
+        let state = fake.collection_state("default", "seeded").unwrap();
+        assert!(state.loaded);
+        assert_eq!(state.indexes["v"].metric_type, "HAMMING");
+        assert!(fake.collection_state("default", "nothing").is_none());
     }
 }
