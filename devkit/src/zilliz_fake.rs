@@ -2049,7 +2049,7 @@ mod tests {
         let differ = json!({"code": 65535, "message": "create duplicate collection with different parameters, collection: c"});
         assert_eq!(v2(&fake, "collections/create", create).await, differ);
 
-        let create = json!({"collectionName": "d", "dimension": 4});
+        let create = json!({"collectionName": "d", "dimension": 8});
         assert_eq!(
             v2(&fake, "collections/create", create.clone()).await,
             empty_ok()
@@ -2089,6 +2089,15 @@ mod tests {
             "create duplicate collection with different parameters, collection: d"
         );
         // a dropped collection is forgotten: the name takes a new definition
+        assert_eq!(
+            v2(&fake, "collections/drop", json!({"collectionName": "d"})).await,
+            empty_ok()
+        );
+        assert!(fake.collection_state("default", "d").is_none());
+        fake.add_collection("default", "d", false);
+        let state = fake.collection_state("default", "d").unwrap();
+        assert_eq!(state.definition, FakeCollection::default());
+        assert!(state.indexes.is_empty() && state.partitions.is_empty());
         assert_eq!(
             v2(&fake, "collections/drop", json!({"collectionName": "d"})).await,
             empty_ok()
