@@ -9,11 +9,11 @@
 use crate::{
     api::{ApiError, ErrorClass, HttpClient},
     backoff::{self, Backoff},
-    crd::{Condition, FINALIZER, ManagementPolicy, Reason, ZillizStatus, allows},
+    crd::{Condition, FINALIZER, ManagementPolicy, Origin, Reason, ZillizStatus, allows},
     decide::{Decision, GateFacts, Input, Note, Pace, Polls, Recorded, Unresolved, decide, gate},
     events::Publisher,
     external,
-    kinds::{Managed, Observed},
+    kinds::{Converged, Managed, Observed},
     metrics::{KindLabel, KindResult, Metrics, RetryLabels},
     resolve::{Purpose, ResolveError, Sources, resolve},
     secrets::{self, Tokens},
@@ -614,7 +614,44 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             if resolved.record.is_some() {
                 status.resolved = resolved.record.clone();
             }
-            match external::observe::<K>(&resolved.target).await {
+            let converged = external::converge::<K>(&resolved.target).await;
+            let seen = match converged {
+                Converged::Seen(seen) => seen,
+                Converged::Created(detail) => {
+                    info!(%detail, "created");
+                    publish(
+                        ctx,
+                        obj,
+                        Note {
+                            warning: false,
+                            reason: Reason::Created,
+                            action: "Create",
+                            message: detail.clone(),
+                        },
+                    )
+                    .await;
+                    status.origin = Some(Origin::Created);
+                    Ok(Observed::Exists {
+                        usable: true,
+                        detail,
+                        endpoint: None,
+                        cluster_state: None,
+                    })
+                }
+                Converged::Waiting { database, message } => {
+                    let reason = if database {
+                        Reason::DatabaseNotFound
+                    } else {
+                        Reason::ParentNotReady
+                    };
+                    let failed = Some((reason, message.as_str()));
+                    observed(&mut status, generation, (false, reason, &message), failed);
+                    patch_status(ctx, obj, &status).await?;
+                    let delay = ctx.settings.backoff.delay(ctx.next_failure(&uid), None);
+                    return Ok(Action::requeue(delay));
+                }
+            };
+            match seen {
                 Ok(Observed::Exists {
                     usable,
                     detail,
@@ -631,9 +668,15 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                         status.endpoint = endpoint;
                         status.cluster_status = Some(state.to_string());
                     }
+                    // found there, not made by this object: adopted, never recreated
+                    status.origin.get_or_insert(Origin::Adopted);
                     if usable { Next::Resync } else { Next::Soon }
                 }
                 Ok(Observed::Absent { detail }) => {
+                    let detail = match resolved.target.no_create {
+                        Some(why) => format!("{detail}; it is not created: {why}"),
+                        None => detail,
+                    };
                     observed(
                         &mut status,
                         generation,

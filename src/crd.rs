@@ -25,6 +25,7 @@ pub enum Reason {
     InvalidSpec,
     ReferenceNotFound,
     ParentNotReady,
+    DatabaseNotFound,
     CredentialsUnavailable,
     Unauthorized,
     Unreachable,
@@ -41,6 +42,7 @@ pub enum Reason {
     CachesSyncing,
     DeletionProtected,
     // Events only
+    Created,
     Orphaned,
     Dropped,
     AlreadyAbsent,
@@ -61,6 +63,7 @@ impl Reason {
             InvalidSpec => "InvalidSpec",
             ReferenceNotFound => "ReferenceNotFound",
             ParentNotReady => "ParentNotReady",
+            DatabaseNotFound => "DatabaseNotFound",
             CredentialsUnavailable => "CredentialsUnavailable",
             Unauthorized => "Unauthorized",
             Unreachable => "Unreachable",
@@ -75,6 +78,7 @@ impl Reason {
             DependentsExist => "DependentsExist",
             CachesSyncing => "CachesSyncing",
             DeletionProtected => "DeletionProtected",
+            Created => "Created",
             Orphaned => "Orphaned",
             Dropped => "Dropped",
             AlreadyAbsent => "AlreadyAbsent",
@@ -302,7 +306,11 @@ pub struct ZillizClusterSpec {
 )]
 #[x_kube(
     validation = kube::core::Rule::new("has(self.clusterRef) != has(self.connection)").message("set exactly one of clusterRef and connection"),
-    validation = kube::core::Rule::new("has(self.clusterRef) == has(oldSelf.clusterRef) && has(self.connection) == has(oldSelf.connection)").message("clusterRef and connection cannot be added or removed")
+    validation = kube::core::Rule::new("has(self.clusterRef) == has(oldSelf.clusterRef) && has(self.connection) == has(oldSelf.connection)").message("clusterRef and connection cannot be added or removed"),
+    validation = kube::core::Rule::new("!(has(self.schema) && has(self.quickSetup))").message("set schema or quickSetup, not both"),
+    validation = kube::core::Rule::new("!has(self.schema) || !has(self.apiVersion) || self.apiVersion != 'v1'").message("REST v1 can only create from quickSetup; use apiVersion v2 for a custom schema"),
+    validation = kube::core::Rule::new("!has(oldSelf.schema) || has(self.schema)").message("schema is immutable once set; create a new object for a new schema"),
+    validation = kube::core::Rule::new("!has(oldSelf.quickSetup) || has(self.quickSetup)").message("quickSetup is immutable once set; create a new object for a new collection")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ZillizCollectionSpec {
@@ -328,6 +336,23 @@ pub struct ZillizCollectionSpec {
     /// Data plane REST version: `v2` (default) or `v1` (collections only).
     #[serde(default)]
     pub api_version: ApiVersion,
+    /// What the collection is for, for people (sent when it is created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
+    /// A custom schema (v2 only): with it, or with `quickSetup`, the operator creates the
+    /// collection when it does not exist. Immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("schema is immutable; create a new object for a new schema"))]
+    pub schema: Option<CollectionSchema>,
+    /// The server's quick setup (v1 and v2): an id and a vector field, an index on it, loaded.
+    /// Immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("quickSetup is immutable; create a new object for a new collection"))]
+    pub quick_setup: Option<QuickSetup>,
+    /// Collection parameters sent when it is created (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<CollectionParams>,
     /// `Delete` (default) drops the collection when this object is deleted; `Orphan` keeps it.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
@@ -338,6 +363,152 @@ pub struct ZillizCollectionSpec {
     #[schemars(length(min = 1, max = 5))]
     #[x_kube(validation = kube::core::Rule::new("!('*' in self) || size(self) == 1").message("'*' stands alone: write [\"*\"] or list the actions"))]
     pub management_policies: Vec<ManagementPolicy>,
+}
+
+/// A field's type, as the server spells it (case-sensitive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DataType {
+    Bool,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Float,
+    Double,
+    VarChar,
+    #[serde(rename = "JSON")]
+    Json,
+    FloatVector,
+    BinaryVector,
+    Float16Vector,
+    BFloat16Vector,
+    SparseFloatVector,
+}
+
+impl DataType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::Bool => "Bool",
+            DataType::Int8 => "Int8",
+            DataType::Int16 => "Int16",
+            DataType::Int32 => "Int32",
+            DataType::Int64 => "Int64",
+            DataType::Float => "Float",
+            DataType::Double => "Double",
+            DataType::VarChar => "VarChar",
+            DataType::Json => "JSON",
+            DataType::FloatVector => "FloatVector",
+            DataType::BinaryVector => "BinaryVector",
+            DataType::Float16Vector => "Float16Vector",
+            DataType::BFloat16Vector => "BFloat16Vector",
+            DataType::SparseFloatVector => "SparseFloatVector",
+        }
+    }
+
+    /// A dense vector, which needs a `dim`.
+    pub fn is_dense_vector(self) -> bool {
+        matches!(
+            self,
+            DataType::FloatVector
+                | DataType::BinaryVector
+                | DataType::Float16Vector
+                | DataType::BFloat16Vector
+        )
+    }
+}
+
+/// One field of a custom schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("!(self.dataType in ['FloatVector', 'BinaryVector', 'Float16Vector', 'BFloat16Vector']) || has(self.dim)").message("a dense vector field needs dim"),
+    validation = kube::core::Rule::new("self.dataType != 'VarChar' || has(self.maxLength)").message("a VarChar field needs maxLength")
+)]
+pub struct FieldSpec {
+    #[schemars(length(min = 1, max = 255))]
+    pub name: String,
+    pub data_type: DataType,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_primary: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_partition_key: bool,
+    /// VarChar: the longest value, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub max_length: Option<i64>,
+    /// Dense vectors: the dimension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32768))]
+    pub dim: Option<i64>,
+}
+
+/// A custom schema (v2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("self.fields.filter(f, has(f.isPrimary) && f.isPrimary).size() == 1").message("exactly one field must be isPrimary"))]
+pub struct CollectionSchema {
+    #[serde(default)]
+    pub auto_id: bool,
+    #[serde(default)]
+    pub enable_dynamic_field: bool,
+    #[schemars(length(min = 1, max = 64))]
+    pub fields: Vec<FieldSpec>,
+}
+
+/// The server's quick setup: a primary key and one vector field, indexed and loaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuickSetup {
+    #[schemars(range(min = 1, max = 32768))]
+    pub dimension: i64,
+    /// `COSINE` (v2's default), `L2` (v1's default), `IP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub metric_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub primary_field_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub vector_field_name: Option<String>,
+    /// `Int64` (default) or `VarChar` (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_type: Option<IdType>,
+    /// v2: whether the server assigns ids (v1 always does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_id: Option<bool>,
+}
+
+/// The primary key's type in a quick setup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum IdType {
+    Int64,
+    VarChar,
+}
+
+/// How reads see writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ConsistencyLevel {
+    Strong,
+    Session,
+    Bounded,
+    Eventually,
+}
+
+/// Parameters sent when a collection is created (v2).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency_level: Option<ConsistencyLevel>,
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("shardsNum is immutable"))]
+    pub shards_num: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub ttl_seconds: Option<i64>,
 }
 
 /// Where a partition's or index's collection is, when it is not given by `collectionRef`.
@@ -481,6 +652,26 @@ pub struct ZillizIndexSpec {
     /// this to let it release the collection first.
     #[serde(default)]
     pub release_collection_before_drop: bool,
+    /// The field the index is on: with it the operator creates the index when it does not
+    /// exist. Immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("fieldName is immutable; create a new object for another index"))]
+    pub field_name: Option<String>,
+    /// `AUTOINDEX` (default), `HNSW`, `IVF_FLAT`, ... as the server accepts. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("indexType is immutable"))]
+    pub index_type: Option<String>,
+    /// `COSINE`, `L2`, `IP`, ... Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("metricType is immutable"))]
+    pub metric_type: Option<String>,
+    /// Build parameters (e.g. `M: "16"`, `efConstruction: "200"`). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("params are immutable"))]
+    pub params: Option<std::collections::BTreeMap<String, String>>,
     /// `Delete` (default) drops the index when this object is deleted; `Orphan` keeps it.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
@@ -556,10 +747,20 @@ pub struct ZillizStatus {
     /// Progress of the drop, once the object is being deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion: Option<DeletionStatus>,
+    /// `Created` when this object created its resource, `Adopted` when it found it there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
     /// Collections, partitions and indexes reached through another object: where the resource
     /// was last found, so that it can still be dropped if that object is removed by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<ResolvedStatus>,
+}
+
+/// How an object came to manage its resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Origin {
+    Created,
+    Adopted,
 }
 
 /// Where a collection, partition or index reached through another object was last found.

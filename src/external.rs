@@ -6,10 +6,10 @@
 //! drop and the finalizer removal is recovered by simply running the protocol again.
 
 use crate::{
-    api::{ApiError, ErrorClass},
+    api::{ApiError, Creates, ErrorClass},
     kinds::{
-        Attempt, Call, Exchange, MAX_CALLS, Managed, Observation, Reply, Script, Step,
-        learned_endpoint,
+        Attempt, Call, Converged, Exchange, MAX_CALLS, Managed, Reply, Script, Step,
+        converge as converge_protocol, learned_endpoint,
     },
     resolve::Target,
 };
@@ -99,6 +99,20 @@ pub async fn execute(target: &Target, call: Call, history: &[Exchange]) -> Resul
             let (dp, db, coll, i) = data()?;
             done(dp.drop_index(db, coll, i).await)
         }
+        Call::CreateCollection | Call::CreatePartition | Call::CreateIndex => {
+            let what = match call {
+                Call::CreateCollection => Creates::Collection,
+                Call::CreatePartition => Creates::Partition,
+                _ => Creates::Index,
+            };
+            let (dp, ..) = data()?;
+            let body = target
+                .data
+                .as_ref()
+                .and_then(|d| d.create_body.clone())
+                .ok_or_else(|| missing("create request"))?;
+            done(dp.create(what, body).await)
+        }
     }
 }
 
@@ -132,9 +146,10 @@ pub async fn drop<K: Managed>(target: &Target) -> Attempt {
         .unwrap_or_else(Attempt::Failed)
 }
 
-/// Observes the resource of an object of kind `K`.
-pub async fn observe<K: Managed>(target: &Target) -> Observation {
-    drive(target, |s| K::observe_protocol(&target.plan, s))
+/// Observes the resource of a live object of kind `K`, and creates it when absent and the plan
+/// says how.
+pub async fn converge<K: Managed>(target: &Target) -> Converged {
+    drive(target, |s| converge_protocol::<K>(&target.plan, s))
         .await
-        .and_then(|o| o)
+        .unwrap_or_else(|e| Converged::Seen(Err(e)))
 }

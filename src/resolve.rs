@@ -12,12 +12,12 @@ use crate::stores::{Cached, Stores};
 use crate::{
     api::{ControlPlane, DataPlane, Flavour, HttpClient, Token},
     crd::{
-        ResolvedCluster, ResolvedStatus, SecretKeyRef, ZillizCluster, ZillizCollection,
-        ZillizStatus,
+        ManagementPolicy, ResolvedCluster, ResolvedStatus, SecretKeyRef, ZillizCluster,
+        ZillizCollection, ZillizStatus, allows,
     },
     kinds::{
-        Address, ClusterState, CollectionLoc, CollectionSource, Container, Host, Managed, Plan,
-        collection_loc_of, control_plane_base, parse_endpoint,
+        Address, ClusterState, CollectionLoc, CollectionSource, Container, Creatable, Host,
+        Managed, Plan, collection_loc_of, control_plane_base, parse_endpoint,
     },
 };
 use k8s_openapi::api::core::v1::Secret;
@@ -44,6 +44,9 @@ pub struct Target {
     pub control: Option<ControlPlane>,
     /// The data plane, for collections, partitions and indexes.
     pub data: Option<DataTarget>,
+    /// Why the resource is not created when absent (the spec does not say how, or
+    /// `managementPolicies` do not allow it).
+    pub no_create: Option<&'static str>,
 }
 
 /// A collection (and a partition or index in it) on a data plane.
@@ -58,6 +61,8 @@ pub struct DataTarget {
     pub collection: String,
     /// The partition or index, for those kinds.
     pub leaf: Option<String>,
+    /// The request that creates the resource, when the plan may create it.
+    pub create_body: Option<serde_json::Value>,
 }
 
 impl DataTarget {
@@ -434,12 +439,14 @@ pub async fn resolve<K: Managed>(
                 accepted,
                 release_collection: false,
                 container: Container::None,
+                create: None,
             };
             return Ok(Resolved {
                 target: Target {
                     plan,
                     control: Some(cp),
                     data: None,
+                    no_create: Some("the operator does not create clusters yet"),
                 },
                 own_secret: Some(meta),
                 record: None,
@@ -496,12 +503,22 @@ pub async fn resolve<K: Managed>(
         },
         None => Container::None,
     };
+    let (create, create_body, no_create) =
+        if !allows(obj.management_policies(), ManagementPolicy::Create) {
+            (None, None, Some("managementPolicies do not include Create"))
+        } else {
+            match obj.create_request(&db, &collection, flavour) {
+                Creatable::Yes(call, body) => (Some(call), Some(body), None),
+                Creatable::No(why) => (None, None, Some(why)),
+            }
+        };
     let plan = Plan {
         what,
         cluster_id: located.cluster.as_ref().map(|c| c.cluster_id.clone()),
         accepted,
         release_collection,
         container,
+        create: create.filter(|_| purpose == Purpose::Observe),
     };
     let record = located.referenced.then(|| ResolvedStatus {
         endpoint: located.endpoint.as_ref().map(Url::to_string),
@@ -523,7 +540,9 @@ pub async fn resolve<K: Managed>(
                 db,
                 collection,
                 leaf: leaf.map(|(_, name)| name),
+                create_body,
             }),
+            no_create,
         },
         own_secret: located.own_secret.filter(|_| names_a_secret),
         record,

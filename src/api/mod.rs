@@ -662,6 +662,14 @@ fn parse_cluster_page(data: &Value, page: usize) -> Result<(u64, Vec<String>), A
     Ok((count, ids))
 }
 
+/// What [`DataPlane::create`] creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Creates {
+    Collection,
+    Partition,
+    Index,
+}
+
 /// A Milvus / Zilliz data-plane endpoint.
 #[derive(Clone, Debug)]
 pub struct DataPlane {
@@ -756,6 +764,39 @@ impl DataPlane {
         }
     }
 
+    /// Creates a resource from the request its kind built (`docs/zilliz-api.md`, "Creating and
+    /// describing"): a collection (v1 or v2), a partition or an index (v2).
+    pub async fn create(&self, what: Creates, body: Value) -> Result<(), ApiError> {
+        match (what, self.flavour) {
+            (Creates::Collection, Flavour::V1) => {
+                let url = join(&self.endpoint, "/v1/vector/collections/create");
+                self.http
+                    .call(
+                        Op("collection.create", Plane::Data),
+                        Method::POST,
+                        url,
+                        &self.token,
+                        Some(body),
+                        Envelope::V1,
+                    )
+                    .await
+                    .map(|_| ())
+            }
+            (Creates::Collection, Flavour::V2) => self
+                .v2("collection.create", "/v2/vectordb/collections/create", body)
+                .await
+                .map(|_| ()),
+            (Creates::Partition, _) => self
+                .v2("partition.create", "/v2/vectordb/partitions/create", body)
+                .await
+                .map(|_| ()),
+            (Creates::Index, _) => self
+                .v2("index.create", "/v2/vectordb/indexes/create", body)
+                .await
+                .map(|_| ()),
+        }
+    }
+
     pub async fn release_collection(&self, db: &str, collection: &str) -> Result<(), ApiError> {
         self.v2(
             "collection.release",
@@ -825,7 +866,13 @@ impl DataPlane {
                 json!({"collectionName": collection, "dbName": db, "indexName": index}),
             )
             .await;
-        absent_is_false(res)
+        // only "index not found" (700) says the index is absent; a missing collection (100)
+        // or database (800) is an error the caller tells apart
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.class == ErrorClass::NotFound && e.code == Some(700) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn drop_index(

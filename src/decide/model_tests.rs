@@ -401,6 +401,7 @@ impl World {
             accepted,
             release_collection: false,
             container,
+            create: None,
         })
     }
 
@@ -487,6 +488,7 @@ impl World {
                 accepted: false,
                 release_collection: false,
                 container: Container::None,
+                create: None,
             };
             let found = self.run(o, |s| ZillizCluster::observe_protocol(&plan, s));
             let obj = self.obj_mut(o);

@@ -1,12 +1,15 @@
 //! ZillizCollection: a Milvus collection, in a ZillizCluster or behind a direct connection.
 
+use super::Creatable;
 use super::{
     Address, Attempt, Call, CollectionLoc, Contains, Managed, Observation, Plan, Refs, Script,
     Step, check_container, data_drop_error, host_of, non_empty, observed_by_read,
 };
-use crate::crd::{
-    DeletionPolicy, ManagementPolicy, ZillizCollection, ZillizCollectionSpec, ZillizStatus,
+use crate::{
+    api::Flavour,
+    crd::{DeletionPolicy, ManagementPolicy, ZillizCollection, ZillizCollectionSpec, ZillizStatus},
 };
+use serde_json::{Map, Value, json};
 
 /// The collection a ZillizCollection spec names.
 pub fn collection_loc_of(spec: &ZillizCollectionSpec) -> Result<CollectionLoc, String> {
@@ -65,4 +68,112 @@ impl Managed for ZillizCollection {
     fn observe_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Observation, Step> {
         Ok(observed_by_read(&plan.what, s.ask(Call::HasCollection)?))
     }
+
+    fn create_request(&self, db: &str, collection: &str, flavour: Flavour) -> Creatable {
+        create_request(&self.spec, db, collection, flavour)
+    }
+}
+
+/// The create request of a collection spec (`docs/zilliz-api.md`, "Creating and describing"):
+/// v2 from `schema` or `quickSetup` with `params`; v1 from `quickSetup` only.
+pub fn create_request(
+    spec: &ZillizCollectionSpec,
+    db: &str,
+    collection: &str,
+    flavour: Flavour,
+) -> Creatable {
+    let mut body = Map::new();
+    body.insert("dbName".into(), json!(db));
+    body.insert("collectionName".into(), json!(collection));
+    if let Some(d) = &spec.description {
+        body.insert("description".into(), json!(d));
+    }
+    match (&spec.schema, &spec.quick_setup, flavour) {
+        (Some(_), Some(_), _) => return Creatable::No("set schema or quickSetup, not both"),
+        (None, None, _) => {
+            return Creatable::No(
+                "set spec.quickSetup (or, with apiVersion v2, spec.schema) to let the operator create it",
+            );
+        }
+        (Some(_), None, Flavour::V1) => {
+            return Creatable::No("REST v1 can only create from quickSetup");
+        }
+        (Some(schema), None, Flavour::V2) => {
+            let fields: Vec<Value> = schema
+                .fields
+                .iter()
+                .map(|f| {
+                    let mut params = Map::new();
+                    if let Some(dim) = f.dim {
+                        params.insert("dim".into(), json!(dim));
+                    }
+                    if let Some(len) = f.max_length {
+                        params.insert("max_length".into(), json!(len));
+                    }
+                    let mut field = json!({
+                        "fieldName": f.name,
+                        "dataType": f.data_type.as_str(),
+                        "isPrimary": f.is_primary,
+                    });
+                    if f.is_partition_key {
+                        field["isPartitionKey"] = json!(true);
+                    }
+                    if !params.is_empty() {
+                        field["elementTypeParams"] = Value::Object(params);
+                    }
+                    field
+                })
+                .collect();
+            body.insert(
+                "schema".into(),
+                json!({
+                    "autoID": schema.auto_id,
+                    "enableDynamicField": schema.enable_dynamic_field,
+                    "fields": fields,
+                }),
+            );
+        }
+        (None, Some(q), flavour) => {
+            body.insert("dimension".into(), json!(q.dimension));
+            if let Some(m) = &q.metric_type {
+                body.insert("metricType".into(), json!(m));
+            }
+            let (primary, vector) = match flavour {
+                Flavour::V1 => ("primaryField", "vectorField"),
+                Flavour::V2 => ("primaryFieldName", "vectorFieldName"),
+            };
+            if let Some(p) = &q.primary_field_name {
+                body.insert(primary.into(), json!(p));
+            }
+            if let Some(v) = &q.vector_field_name {
+                body.insert(vector.into(), json!(v));
+            }
+            if flavour == Flavour::V2 {
+                if let Some(t) = q.id_type {
+                    body.insert("idType".into(), json!(t));
+                }
+                if let Some(a) = q.auto_id {
+                    body.insert("autoID".into(), json!(a));
+                }
+            }
+        }
+    }
+    if flavour == Flavour::V2
+        && let Some(p) = &spec.params
+    {
+        let mut params = Map::new();
+        if let Some(c) = p.consistency_level {
+            params.insert("consistencyLevel".into(), json!(c));
+        }
+        if let Some(n) = p.shards_num {
+            params.insert("shardsNum".into(), json!(n));
+        }
+        if let Some(t) = p.ttl_seconds {
+            params.insert("ttlSeconds".into(), json!(t));
+        }
+        if !params.is_empty() {
+            body.insert("params".into(), Value::Object(params));
+        }
+    }
+    Creatable::Yes(Call::CreateCollection, Value::Object(body))
 }

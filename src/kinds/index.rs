@@ -2,15 +2,17 @@
 //! of a loaded collection; the operator releases a serving collection only when the spec says
 //! so (`releaseCollectionBeforeDrop`).
 
+use super::Creatable;
 use super::{
     Address, Attempt, Call, Contains, Managed, Observation, Plan, Refs, Script, Step, address_refs,
     address_secrets, check_container, collection_source, data_drop_error, non_empty,
     observed_by_read,
 };
 use crate::{
-    api::ErrorClass,
+    api::{ErrorClass, Flavour},
     crd::{DeletionPolicy, ManagementPolicy, ZillizIndex, ZillizStatus},
 };
+use serde_json::json;
 
 impl Managed for ZillizIndex {
     const LABEL: &'static str = "index";
@@ -74,5 +76,28 @@ impl Managed for ZillizIndex {
 
     fn observe_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Observation, Step> {
         Ok(observed_by_read(&plan.what, s.ask(Call::HasIndex)?))
+    }
+
+    fn create_request(&self, db: &str, collection: &str, _: Flavour) -> Creatable {
+        let Some(field) = &self.spec.field_name else {
+            return Creatable::No(
+                "set spec.fieldName (and indexType, metricType) to let the operator create it",
+            );
+        };
+        let mut index = json!({
+            "fieldName": field,
+            "indexName": self.spec.index_name,
+            "indexType": self.spec.index_type.as_deref().unwrap_or("AUTOINDEX"),
+        });
+        if let Some(m) = &self.spec.metric_type {
+            index["metricType"] = json!(m);
+        }
+        if let Some(p) = &self.spec.params {
+            index["params"] = json!(p);
+        }
+        Creatable::Yes(
+            Call::CreateIndex,
+            json!({"dbName": db, "collectionName": collection, "indexParams": [index]}),
+        )
     }
 }

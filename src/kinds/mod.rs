@@ -132,6 +132,12 @@ pub trait Managed:
     fn drop_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Attempt, Step>;
     /// Observes the resource: the next call, or what was found.
     fn observe_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Observation, Step>;
+    /// The request that creates the resource from the spec, in collection `db.collection`, or
+    /// why the spec cannot create it (which fields would make it creatable).
+    fn create_request(&self, db: &str, collection: &str, flavour: Flavour) -> Creatable {
+        let _ = (db, collection, flavour);
+        Creatable::No("the operator does not create this kind")
+    }
 
     /// The user asked that the resource never be dropped.
     fn protected(&self) -> bool {
@@ -139,6 +145,53 @@ pub trait Managed:
             .get(DELETION_PROTECTION)
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
+}
+
+/// Whether a spec says how to create its resource.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Creatable {
+    /// The call, and the request body.
+    Yes(Call, serde_json::Value),
+    /// Which fields would make it creatable.
+    No(&'static str),
+}
+
+/// What observing a live object, and creating its resource when absent, came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Converged {
+    /// Observed; nothing was created.
+    Seen(Observation),
+    /// The resource was absent and this reconcile created it.
+    Created(String),
+    /// The resource cannot be created yet: its collection or database does not exist.
+    Waiting { database: bool, message: String },
+}
+
+/// Observes a live object's resource and, when it is absent and the plan says how, creates it.
+/// Never creates when the resource exists, never drops: a create of what exists cannot happen
+/// (the observation comes first in the same run), and the server treats a repeated identical
+/// create as success.
+pub fn converge<K: Managed>(plan: &Plan, s: &mut Script<'_>) -> Result<Converged, Step> {
+    let seen = K::observe_protocol(plan, s)?;
+    let call = match (&seen, plan.create) {
+        (Ok(Observed::Absent { .. }), Some(call)) => call,
+        // the collection (or database) the resource would live in is missing
+        (Err(e), _) if explicit_not_found(e) => {
+            return Ok(Converged::Waiting {
+                database: e.code == Some(800),
+                message: format!("{} cannot exist yet: {}", plan.what, e.message),
+            });
+        }
+        _ => return Ok(Converged::Seen(seen)),
+    };
+    Ok(match s.ask(call)? {
+        Ok(_) => Converged::Created(format!("{} created", plan.what)),
+        Err(e) if explicit_not_found(e) => Converged::Waiting {
+            database: e.code == Some(800),
+            message: format!("cannot create {} yet: {}", plan.what, e.message),
+        },
+        Err(e) => Converged::Seen(Err(e.clone())),
+    })
 }
 
 /// A cluster's state, as a describe gives it.
@@ -213,6 +266,10 @@ pub enum Call {
     DropPartition,
     HasIndex,
     DropIndex,
+    /// Create the resource from the request its kind built from the spec.
+    CreateCollection,
+    CreatePartition,
+    CreateIndex,
 }
 
 /// A successful answer.
@@ -322,6 +379,9 @@ pub struct Plan {
     /// The cluster a collection, partition or index lives in, when it is reached through a
     /// ZillizCluster object.
     pub container: Container,
+    /// The call that creates the resource, when the spec says how and `managementPolicies`
+    /// allow `Create`.
+    pub create: Option<Call>,
 }
 
 /// What is known of the cluster a data-plane resource lives in, before any call.
@@ -686,5 +746,7 @@ pub fn control_plane_base(
     }
 }
 
+#[cfg(test)]
+mod converge_tests;
 #[cfg(test)]
 mod tests;

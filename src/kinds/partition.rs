@@ -1,12 +1,17 @@
 //! ZillizPartition: a partition of a collection (data plane v2). A partition is always released
 //! before it is dropped (the server refuses to drop a loaded one).
 
+use super::Creatable;
 use super::{
-    Address, Attempt, Call, Contains, Managed, Observation, Observed, Plan, Refs, Script, Step,
-    address_refs, address_secrets, check_container, collection_source, data_drop_error,
-    explicit_not_found, non_empty, observed_by_read,
+    Address, Attempt, Call, Contains, Managed, Observation, Plan, Refs, Script, Step, address_refs,
+    address_secrets, check_container, collection_source, data_drop_error, non_empty,
+    observed_by_read,
 };
-use crate::crd::{DeletionPolicy, ManagementPolicy, ZillizPartition, ZillizStatus};
+use crate::{
+    api::Flavour,
+    crd::{DeletionPolicy, ManagementPolicy, ZillizPartition, ZillizStatus},
+};
+use serde_json::json;
 
 impl Managed for ZillizPartition {
     const LABEL: &'static str = "partition";
@@ -49,13 +54,17 @@ impl Managed for ZillizPartition {
         })
     }
 
+    /// A partition is created from its name (the create of an existing one succeeds).
+    fn create_request(&self, db: &str, collection: &str, _: Flavour) -> Creatable {
+        Creatable::Yes(
+            Call::CreatePartition,
+            json!({"dbName": db, "collectionName": collection, "partitionName": self.spec.partition_name}),
+        )
+    }
+
     fn observe_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Observation, Step> {
-        Ok(match s.ask(Call::HasPartition)? {
-            // the collection is gone, and the partition with it
-            Err(e) if explicit_not_found(e) => Ok(Observed::Absent {
-                detail: format!("{} does not exist: {}", plan.what, e.message),
-            }),
-            answer => observed_by_read(&plan.what, answer),
-        })
+        // a missing collection (or database) is an error here: the partition waits for it
+        // (see `converge`), and its drop counts it as gone (see `drop_protocol`)
+        Ok(observed_by_read(&plan.what, s.ask(Call::HasPartition)?))
     }
 }

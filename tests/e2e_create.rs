@@ -1,0 +1,269 @@
+//! Declare it and it exists: collections, partitions and indexes are created from their spec
+//! when absent, adopted when present (never recreated), and dropped on delete as before —
+//! through kubectl, the test API server and the real binary, against a real Milvus 2.3.5 (REST
+//! v1, quick setup) and the devkit's v2 fake (custom schema, partitions, indexes).
+
+use serde_json::{Value, json};
+use std::{path::Path, time::Duration};
+use zilliz_devkit::{
+    e2e::{Cluster, namespace_yaml, require_kubectl, secret_yaml},
+    milvus,
+    zilliz_fake::ZillizFake,
+};
+
+const OPERATOR: &str = env!("CARGO_BIN_EXE_zilliz-operator");
+const WAIT: Duration = Duration::from_secs(60);
+
+fn connection(endpoint: &str) -> String {
+    format!(r#"connection: {{endpoint: "{endpoint}", credentialsSecretRef: {{name: creds}}}}"#)
+}
+
+/// A raw v1 describe on the real Milvus: the answer's code and data.
+async fn describe_v1(base: &str, name: &str) -> (i64, Value) {
+    let url = format!("{base}/v1/vector/collections/describe?collectionName={name}");
+    let v: Value = reqwest::get(url)
+        .await
+        .expect("describe")
+        .json()
+        .await
+        .expect("JSON");
+    (v["code"].as_i64().unwrap_or_default(), v["data"].clone())
+}
+
+async fn events_of(c: &Cluster, ns: &str, name: &str) -> Vec<String> {
+    let list = c.get_json(&["get", "events.events.k8s.io", "-n", ns]).await;
+    list["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["regarding"]["name"] == name)
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quick_setup_collection_is_created_on_a_real_milvus_an_existing_one_adopted() {
+    if !require_kubectl() {
+        return;
+    }
+    let Some(m) = milvus::Milvus::start(false).await else {
+        return;
+    };
+    // an existing collection, made outside Kubernetes
+    let made = reqwest::Client::new()
+        .post(format!("{}/v1/vector/collections/create", m.base))
+        .json(&json!({"collectionName": "existing", "dimension": 4}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(made.status(), 200);
+    let mut c = Cluster::start().await;
+    c.start_operator(Path::new(OPERATOR), &[]).await;
+    let ns = "create-v1";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", milvus::ROOT_TOKEN))
+        .await;
+    let conn = connection(&m.base);
+    c.apply(&format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: articles, namespace: {ns}}}
+spec:
+  collectionName: articles
+  apiVersion: v1
+  {conn}
+  description: news articles
+  quickSetup: {{dimension: 8, metricType: COSINE}}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: existing, namespace: {ns}}}
+spec:
+  collectionName: existing
+  apiVersion: v1
+  {conn}
+  quickSetup: {{dimension: 4}}
+"#
+    ))
+    .await;
+    c.wait_ready(ns, &["zcol/articles", "zcol/existing"], WAIT)
+        .await;
+
+    // created by the operator: there, with its dimension, index and load
+    let (code, data) = describe_v1(&m.base, "articles").await;
+    assert_eq!(code, 200, "{data}");
+    let fields = data["fields"].to_string();
+    assert!(fields.contains("FloatVector(8)"), "{data}");
+    assert_eq!(data["indexes"][0]["metricType"], "COSINE", "{data}");
+    // Milvus loads in the background after a quick setup
+    zilliz_devkit::e2e::eventually("the created collection loads", WAIT, || async {
+        describe_v1(&m.base, "articles").await.1["load"] == "LoadStateLoaded"
+    })
+    .await;
+    let o = c.get_json(&["get", "zcol/articles", "-n", ns]).await;
+    assert_eq!(o["status"]["origin"], "Created", "{}", o["status"]);
+    assert!(
+        events_of(&c, ns, "articles")
+            .await
+            .contains(&"Created".to_string())
+    );
+
+    // adopted, never created again (its dimension stays 4)
+    let o = c.get_json(&["get", "zcol/existing", "-n", ns]).await;
+    assert_eq!(o["status"]["origin"], "Adopted", "{}", o["status"]);
+    assert!(
+        !events_of(&c, ns, "existing")
+            .await
+            .contains(&"Created".to_string())
+    );
+    let (_, data) = describe_v1(&m.base, "existing").await;
+    assert!(
+        data["fields"].to_string().contains("FloatVector(4)"),
+        "{data}"
+    );
+
+    // deleted: both dropped
+    c.kubectl_ok(&[
+        "delete",
+        "-n",
+        ns,
+        "zcol/articles",
+        "zcol/existing",
+        "--timeout=60s",
+    ])
+    .await;
+    for name in ["articles", "existing"] {
+        let (code, data) = describe_v1(&m.base, name).await;
+        assert_eq!(code, 100, "{name} should be gone: {data}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_collection_its_partition_and_index_are_created_once_then_dropped() {
+    if !require_kubectl() {
+        return;
+    }
+    const TOKEN: &str = "create-key-77a1";
+    let fake = ZillizFake::start(TOKEN).await;
+    let mut c = Cluster::start().await;
+    c.start_operator(Path::new(OPERATOR), &["--resync-interval", "2s"])
+        .await;
+    let ns = "create-v2";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    let conn = connection(&fake.uri());
+    // all at once: the partition and the index wait for their collection
+    c.apply(&format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizPartition
+metadata: {{name: y2024, namespace: {ns}}}
+spec: {{partitionName: y2024, collectionRef: {{name: articles}}}}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizIndex
+metadata: {{name: vector-idx, namespace: {ns}}}
+spec:
+  indexName: vector_idx
+  collectionRef: {{name: articles}}
+  fieldName: vector
+  indexType: HNSW
+  metricType: COSINE
+  params: {{M: "16", efConstruction: "200"}}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: articles, namespace: {ns}}}
+spec:
+  collectionName: articles
+  {conn}
+  schema:
+    autoId: false
+    enableDynamicField: true
+    fields:
+      - {{name: id, dataType: Int64, isPrimary: true}}
+      - {{name: title, dataType: VarChar, maxLength: 512}}
+      - {{name: vector, dataType: FloatVector, dim: 8}}
+  params: {{shardsNum: 1, consistencyLevel: Bounded}}
+"#
+    ))
+    .await;
+    let all = ["zcol/articles", "zpart/y2024", "zidx/vector-idx"];
+    c.wait_ready(ns, &all, WAIT).await;
+    let state = fake
+        .collection_state("default", "articles")
+        .expect("the collection was created");
+    assert!(state.partitions.contains(&"y2024".to_string()), "{state:?}");
+    assert!(state.indexes.contains_key("vector_idx"), "{state:?}");
+    for route in ["collections", "partitions", "indexes"] {
+        assert_eq!(
+            fake.calls("POST", &format!("/v2/vectordb/{route}/create")),
+            1,
+            "one create of the {route}"
+        );
+    }
+    // converged: resyncs (every 2 s) read, and create nothing more
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for route in ["collections", "partitions", "indexes"] {
+        assert_eq!(
+            fake.calls("POST", &format!("/v2/vectordb/{route}/create")),
+            1,
+            "a converged {route} is not created again"
+        );
+    }
+    for obj in all {
+        let o = c.get_json(&["get", obj, "-n", ns]).await;
+        assert_eq!(o["status"]["origin"], "Created", "{obj}: {}", o["status"]);
+    }
+    // deleted: the children first, then the collection; nothing left
+    let mut args = vec!["delete", "-n", ns, "--timeout=60s"];
+    args.extend(all);
+    c.kubectl_ok(&args).await;
+    assert!(fake.collection_state("default", "articles").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_that_does_not_say_how_is_not_found_and_says_which_fields_would_create() {
+    if !require_kubectl() {
+        return;
+    }
+    const TOKEN: &str = "create-key-2b9c";
+    let fake = ZillizFake::start(TOKEN).await;
+    let mut c = Cluster::start().await;
+    c.start_operator(Path::new(OPERATOR), &[]).await;
+    let ns = "not-creatable";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    let conn = connection(&fake.uri());
+    c.apply(&format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: plain, namespace: {ns}}}
+spec: {{collectionName: plain, {conn}}}
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: watched, namespace: {ns}}}
+spec:
+  collectionName: watched
+  {conn}
+  quickSetup: {{dimension: 8}}
+  managementPolicies: [Observe, Delete]
+"#
+    ))
+    .await;
+    for (obj, words) in [
+        ("zcol/plain", "quickSetup"),
+        ("zcol/watched", "managementPolicies do not include Create"),
+    ] {
+        let o = c.wait_reason(ns, obj, "Ready", "NotFound", WAIT).await;
+        let message = o["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+            .and_then(|c| c["message"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        assert!(message.contains(words), "{obj}: {message}");
+    }
+    assert_eq!(fake.calls("POST", "/v2/vectordb/collections/create"), 0);
+}
