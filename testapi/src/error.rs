@@ -1,5 +1,6 @@
 //! Kubernetes `Status` errors.
 
+use crate::schema::FieldError;
 use serde_json::{Map, Value, json};
 
 /// An API error, rendered as a `meta.k8s.io/v1` `Status` object.
@@ -100,12 +101,16 @@ impl ApiError {
         .with_details(group, plural, name)
     }
 
-    /// 422 Invalid.
+    /// 422 Invalid (`Kind.group "name" is invalid: ...`, kube's `NewInvalid`).
     pub fn invalid(group: &str, kind: &str, name: &str, message: impl Into<String>) -> Self {
         let mut e = Self::new(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {}", message.into()),
+            format!(
+                "{} \"{name}\" is invalid: {}",
+                qualified(group, kind),
+                message.into()
+            ),
         );
         e.details = Some(Box::new(Details {
             name: name.to_string(),
@@ -113,6 +118,31 @@ impl ApiError {
             kind: kind.to_string(),
             causes: Vec::new(),
         }));
+        e
+    }
+
+    /// 422 Invalid for field errors, as kube's `NewInvalid(kind, name, errs)`: the message
+    /// lists them (`[a, b]` when more than one), `details.causes` has one
+    /// `{reason, message, field}` each.
+    pub fn invalid_fields(group: &str, kind: &str, name: &str, errs: &[FieldError]) -> Self {
+        let mut shown: Vec<String> = Vec::new();
+        for e in errs {
+            let s = e.to_string();
+            if !shown.contains(&s) {
+                shown.push(s);
+            }
+        }
+        let message = match shown.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let mut e = Self::invalid(group, kind, name, message);
+        if let Some(d) = e.details.as_mut() {
+            d.causes = errs
+                .iter()
+                .map(|f| json!({"reason": f.kind.reason(), "message": f.body(), "field": f.field}))
+                .collect();
+        }
         e
     }
 

@@ -508,7 +508,9 @@ fn do_patch(
                     "fieldManager: Required value: is required for apply patch".into(),
                 ));
             }
-            config = patch::parse_apply_body(body)?;
+            let mut parsed = patch::parse_apply_body(body)?;
+            store.prune_apply_config(rt, t.version, &mut parsed);
+            config = parsed;
             if config.pointer("/metadata/managedFields").is_some() {
                 return Err(ApiError::bad_request("metadata.managedFields must be nil"));
             }

@@ -17,15 +17,19 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cel;
 pub mod discovery;
 pub mod error;
 pub mod handlers;
 pub mod managed;
 pub mod patch;
+pub mod schema;
 pub mod selector;
 pub mod store;
 pub mod table;
 pub mod watch;
+
+pub use cel::{UnboundedRule, unbounded_rules};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

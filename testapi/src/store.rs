@@ -3,6 +3,7 @@
 
 use crate::error::{ApiError, ApiResult, qualified};
 use crate::managed::{self, Op, Schema, Scope};
+use crate::schema;
 use crate::selector::{FieldSelector, LabelSelector};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -607,6 +608,11 @@ impl Store {
     /// Per-kind defaulting and normalisation applied on every write.
     fn normalise(&self, rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
         normalise_metadata(obj);
+        if let Some(schema) = custom_schema(rt, obj) {
+            // kube-apiserver prunes and defaults a custom resource when it decodes one
+            schema::prune(obj, &schema);
+            schema::default(obj, &schema);
+        }
         if rt.group.is_empty() && rt.plural == "secrets" {
             normalise_secret(obj)?;
         }
@@ -638,6 +644,14 @@ impl Store {
             .map(|(_, schema)| schema.clone())
             .unwrap_or_default();
         Schema::Crd(schema)
+    }
+
+    /// Prune a server-side apply configuration of a custom resource as its object will be
+    /// (so that the manager does not own fields the schema drops).
+    pub fn prune_apply_config(&self, rt: &ResourceType, version: &str, config: &mut Value) {
+        if let Some(schema) = version_schema(rt, version) {
+            schema::prune(config, &schema);
+        }
     }
 
     /// Record field ownership of a write (see [`managed::track`]); for an
@@ -758,6 +772,7 @@ impl Store {
             let base = managed::parse_entries(request_managed.as_ref());
             self.track_fields(rt, None, &mut obj, base, op, false)?;
         }
+        validate_custom(rt, &obj, None, &name)?;
         if !dry_run {
             self.objects.insert(key, obj.clone());
             self.emit(rt, EventType::Added, &obj, None);
@@ -906,6 +921,7 @@ impl Store {
                 ));
             }
         }
+        validate_custom(rt, &new, Some(&old), name)?;
         if rt.tracks_generation() && rt.spec_part(&old) != rt.spec_part(&new) {
             let g = old
                 .pointer("/metadata/generation")
@@ -1163,6 +1179,10 @@ fn crd_type(crd: &Value, name: &str) -> ApiResult<(ResourceType, Value)> {
             "spec.scope: Unsupported value: must be Namespaced or Cluster",
         ));
     }
+    let rule_errors = crate::cel::check_crd(crd);
+    if !rule_errors.is_empty() {
+        return Err(ApiError::invalid_fields(g, k, name, &rule_errors));
+    }
     let versions = crd
         .pointer("/spec/versions")
         .and_then(Value::as_array)
@@ -1281,4 +1301,50 @@ fn version_priority(v: &str) -> (u8, u64, u64) {
 /// `zillizclusters.zilliz.io`.
 pub fn counter_resource(rt: &ResourceType) -> String {
     qualified(&rt.group, &rt.plural)
+}
+
+/// A custom resource type's schema for `version` (the first one's when it has none).
+fn version_schema(rt: &ResourceType, version: &str) -> Option<Arc<Value>> {
+    if !rt.custom {
+        return None;
+    }
+    rt.schemas
+        .iter()
+        .find(|(v, _)| v == version)
+        .or_else(|| rt.schemas.first())
+        .map(|(_, s)| s.clone())
+}
+
+/// The schema of a custom resource object, by the version of its `apiVersion`.
+fn custom_schema(rt: &ResourceType, obj: &Value) -> Option<Arc<Value>> {
+    let version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or("");
+    version_schema(rt, version)
+}
+
+/// kube-apiserver's validation of a custom resource write: the structural schema, then (when
+/// that found nothing that blocks them) the `x-kubernetes-validations` rules, with `old` on an
+/// update. Failures are one `422 Invalid`.
+fn validate_custom(
+    rt: &ResourceType,
+    obj: &Value,
+    old: Option<&Value>,
+    name: &str,
+) -> ApiResult<()> {
+    let Some(s) = custom_schema(rt, obj) else {
+        return Ok(());
+    };
+    let mut errs = schema::validate(obj, &s);
+    match schema::blocking(&errs) {
+        Some(e) => errs.push(e),
+        None => errs.extend(crate::cel::validate(obj, old, &s)),
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_fields(&rt.group, &rt.kind, name, &errs))
+    }
 }
