@@ -341,14 +341,18 @@ fn resource(
                 return Err(ApiError::method_not_allowed());
             }
             let obj = parse_body(headers, body)?;
+            let mut store = lock(app)?;
+            let warnings = field_validation(&store, &t, q, &obj)?;
             let created =
-                lock(app)?.create(&t.rt, t.version, t.ns, obj, dry_run(q), Some(&update_op))?;
-            Ok(json_response(201, &t.present(created)))
+                store.create(&t.rt, t.version, t.ns, obj, dry_run(q), Some(&update_op))?;
+            Ok(warn(json_response(201, &t.present(created)), &warnings))
         }
         "update" => {
             let obj = parse_body(headers, body)?;
             let require_rv = t.rt.custom;
-            let updated = lock(app)?.update(
+            let mut store = lock(app)?;
+            let warnings = field_validation(&store, &t, q, &obj)?;
+            let updated = store.update(
                 &t.rt,
                 t.ns,
                 t.name.unwrap_or(""),
@@ -358,7 +362,7 @@ fn resource(
                 dry_run(q),
                 Some(&update_op),
             )?;
-            Ok(json_response(200, &t.present(updated)))
+            Ok(warn(json_response(200, &t.present(updated)), &warnings))
         }
         "patch" => do_patch(app, &t, headers, q, body, &update_op),
         "delete" => do_delete(app, &t, q, body),
@@ -500,6 +504,7 @@ fn do_patch(
     let (rt, group, kind_name) = (&t.rt, t.rt.group.as_str(), t.rt.kind.as_str());
     let invalid = |m: String| ApiError::invalid(group, kind_name, name, m);
     let config;
+    let mut warnings = Vec::new();
     let mut op = update_op.clone();
     let candidate = match kind {
         PatchKind::Apply => {
@@ -509,6 +514,7 @@ fn do_patch(
                 ));
             }
             let mut parsed = patch::parse_apply_body(body)?;
+            warnings = field_validation(&store, t, q, &parsed)?;
             store.prune_apply_config(rt, t.version, &mut parsed);
             config = parsed;
             if config.pointer("/metadata/managedFields").is_some() {
@@ -520,7 +526,7 @@ fn do_patch(
                     let mut obj = config.clone();
                     crate::store::metadata_mut(&mut obj).insert("name".into(), json!(name));
                     let created = store.create(rt, t.version, t.ns, obj, dry, Some(&op))?;
-                    return Ok(json_response(201, &t.present(created)));
+                    return Ok(warn(json_response(201, &t.present(created)), &warnings));
                 }
                 Err(e) => return Err(e),
                 Ok(old) => {
@@ -561,8 +567,52 @@ fn do_patch(
             c
         }
     };
+    if kind != PatchKind::Apply {
+        warnings = field_validation(&store, t, q, &candidate)?;
+    }
     let updated = store.update(rt, t.ns, name, candidate, t.sub, false, dry, Some(&op))?;
-    Ok(json_response(200, &t.present(updated)))
+    Ok(warn(json_response(200, &t.present(updated)), &warnings))
+}
+
+/// kube-apiserver's `fieldValidation` for the fields a custom resource's schema prunes:
+/// `Strict` refuses the request (400, "strict decoding error: unknown field ..."), `Warn`
+/// (the default) answers with a `Warning` header per field, `Ignore` says nothing.
+fn field_validation(
+    store: &Store,
+    t: &Target<'_>,
+    q: &Query,
+    obj: &Value,
+) -> ApiResult<Vec<String>> {
+    if !t.rt.custom {
+        return Ok(Vec::new());
+    }
+    let unknown: Vec<String> = store
+        .unknown_fields(&t.rt, t.version, obj)
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    match q.get("fieldValidation").map(String::as_str) {
+        _ if unknown.is_empty() => Ok(Vec::new()),
+        Some("Ignore") => Ok(Vec::new()),
+        Some("Strict") => Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+            unknown.join(", "),
+            kind = t.rt.kind,
+            v = t.version,
+        ))),
+        _ => Ok(unknown),
+    }
+}
+
+/// Add `Warning: 299 - "..."` headers, as kube-apiserver sends warnings.
+fn warn(mut r: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - {}", crate::schema::quote(w));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            r.headers_mut().append(header::WARNING, v);
+        }
+    }
+    r
 }
 
 fn delete_options(q: &Query, body: &[u8]) -> ApiResult<(Option<String>, Option<String>, bool)> {

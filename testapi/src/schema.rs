@@ -190,19 +190,32 @@ const META_FIELDS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 
 /// Drop the fields `schema` does not specify (the schema is the version's `openAPIV3Schema`;
 /// `obj` the whole object: `apiVersion`, `kind`, `metadata` stay).
-pub fn prune(obj: &mut Value, schema: &Value) {
-    prune_node(obj, Some(schema), true);
+///
+/// Returns the paths of the fields dropped (`spec.bogus`, `spec.items[0].x`), which
+/// kube-apiserver reports as `unknown field "spec.bogus"` (a warning, or with
+/// `fieldValidation=Strict` an error).
+pub fn prune(obj: &mut Value, schema: &Value) -> Vec<String> {
+    let mut pruned = Vec::new();
+    prune_node(obj, Some(schema), true, "", &mut pruned);
+    pruned
 }
 
-fn prune_node(x: &mut Value, s: Option<&Value>, resource_root: bool) {
+fn prune_node(
+    x: &mut Value,
+    s: Option<&Value>,
+    resource_root: bool,
+    path: &str,
+    pruned: &mut Vec<String>,
+) {
     if let Some(s) = s
         && flag(s, "x-kubernetes-preserve-unknown-fields")
     {
-        return skip_prune(x, s, resource_root);
+        return skip_prune(x, s, resource_root, path, pruned);
     }
     match x {
         Value::Object(m) => {
             let Some(s) = s else {
+                pruned.extend(m.keys().map(|k| child(path, k)));
                 m.clear();
                 return;
             };
@@ -211,21 +224,25 @@ fn prune_node(x: &mut Value, s: Option<&Value>, resource_root: bool) {
                 if embedded && META_FIELDS.contains(&k.as_str()) {
                     return true;
                 }
+                let at = child(path, k);
                 if let Some(p) = properties(s).and_then(|p| p.get(k)) {
-                    prune_node(v, Some(p), false);
+                    prune_node(v, Some(p), false, &at, pruned);
                     true
                 } else if let Some(a) = additional(s) {
-                    prune_node(v, Some(a), false);
+                    prune_node(v, Some(a), false, &at, pruned);
+                    true
+                } else if s.get("additionalProperties").and_then(Value::as_bool) == Some(true) {
                     true
                 } else {
-                    s.get("additionalProperties").and_then(Value::as_bool) == Some(true)
+                    pruned.push(at);
+                    false
                 }
             });
         }
         Value::Array(a) => {
             let items = s.and_then(|s| s.get("items"));
-            for v in a {
-                prune_node(v, items, false);
+            for (i, v) in a.iter_mut().enumerate() {
+                prune_node(v, items, false, &format!("{path}[{i}]"), pruned);
             }
         }
         _ => {}
@@ -234,7 +251,7 @@ fn prune_node(x: &mut Value, s: Option<&Value>, resource_root: bool) {
 
 /// Under `x-kubernetes-preserve-unknown-fields`: unknown fields stay, known ones are pruned
 /// by their schemas.
-fn skip_prune(x: &mut Value, s: &Value, resource_root: bool) {
+fn skip_prune(x: &mut Value, s: &Value, resource_root: bool, path: &str, pruned: &mut Vec<String>) {
     match x {
         Value::Object(m) => {
             let embedded = resource_root || flag(s, "x-kubernetes-embedded-resource");
@@ -243,14 +260,14 @@ fn skip_prune(x: &mut Value, s: &Value, resource_root: bool) {
                     continue;
                 }
                 if let Some(p) = field_schema(s, k) {
-                    prune_node(v, Some(p), false);
+                    prune_node(v, Some(p), false, &child(path, k), pruned);
                 }
             }
         }
         Value::Array(a) => {
             if let Some(items) = s.get("items") {
-                for v in a {
-                    prune_node(v, Some(items), false);
+                for (i, v) in a.iter_mut().enumerate() {
+                    prune_node(v, Some(items), false, &format!("{path}[{i}]"), pruned);
                 }
             }
         }
@@ -705,7 +722,8 @@ mod tests {
             "junk": 1,
             "spec": {"name": "a", "extra": true, "labels": {"k": "v"},
                      "free": {"anything": {"deep": 1}, "known": {"a": "x", "b": "y"}}}});
-        prune(&mut o, &schema());
+        let pruned = prune(&mut o, &schema());
+        assert_eq!(pruned, ["junk", "spec.extra", "spec.free.known.b"]);
         assert_eq!(
             o,
             json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"},

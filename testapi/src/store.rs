@@ -654,6 +654,15 @@ impl Store {
         }
     }
 
+    /// The fields of a custom resource (a request's object, or a patched copy) that its
+    /// schema will prune, e.g. `spec.bogus` (for `fieldValidation`).
+    pub fn unknown_fields(&self, rt: &ResourceType, version: &str, obj: &Value) -> Vec<String> {
+        match version_schema(rt, version) {
+            Some(schema) => schema::prune(&mut obj.clone(), &schema),
+            None => Vec::new(),
+        }
+    }
+
     /// Record field ownership of a write (see [`managed::track`]); for an
     /// apply, prunes fields the manager stopped applying and normalises again.
     fn track_fields(
