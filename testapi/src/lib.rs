@@ -5,7 +5,8 @@
 //! kubectl: discovery, CRDs, CRUD, the four patch types (server-side apply
 //! with managedFields and conflicts), status
 //! subresources, generation, finalizers, namespace termination and watches
-//! with bookmarks, and server-side Table printing for kubectl. See the crate
+//! with bookmarks, server-side Table printing for kubectl, and custom resources judged by
+//! their CRD's schema and CEL rules (pruning, defaulting, validation). See the crate
 //! README for what is not implemented.
 //!
 //! ```no_run
