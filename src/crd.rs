@@ -162,11 +162,11 @@ fn default_db() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Name of the Secret (same namespace as this object).
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Key in the Secret holding the token (an API key, or `user:password` for Milvus).
     #[serde(default = "default_key")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
 
@@ -174,7 +174,7 @@ pub struct SecretKeyRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 pub struct LocalRef {
     /// Name of the object, in this object's namespace.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
 
@@ -187,9 +187,11 @@ pub struct ControlPlaneSpec {
     pub api_version: ApiVersion,
     /// Cloud region, e.g. `gcp-us-west1`; needed for v1, whose host is per region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub region: Option<String>,
     /// Override of the control plane base URL (China region, private gateways, tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
     pub base_url: Option<String>,
 }
 
@@ -199,7 +201,7 @@ pub struct ControlPlaneSpec {
 pub struct ConnectionSpec {
     /// Data plane URL, e.g. `https://in01-xxx.api.gcp-us-west1.zillizcloud.com` or
     /// `http://milvus.milvus.svc:19530`.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 2048))]
     pub endpoint: String,
     /// Secret key holding the token (`user:password` or an API key).
     pub credentials_secret_ref: SecretKeyRef,
@@ -320,7 +322,7 @@ pub struct ZillizCollectionSpec {
     pub collection_name: String,
     /// Database of the collection (default `default`). Immutable.
     #[serde(default = "default_db")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 255))]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("dbName is immutable"))]
     pub db_name: String,
     /// The ZillizCluster (same namespace) the collection lives in; its endpoint and API key are
@@ -363,6 +365,16 @@ pub struct ZillizCollectionSpec {
     #[schemars(length(min = 1, max = 5))]
     #[x_kube(validation = kube::core::Rule::new("!('*' in self) || size(self) == 1").message("'*' stands alone: write [\"*\"] or list the actions"))]
     pub management_policies: Vec<ManagementPolicy>,
+}
+
+/// An index's build parameters: bounded, so that the CEL rule reading them stays within a real
+/// API server's cost budget.
+fn index_params_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": 32,
+        "additionalProperties": {"type": "string", "maxLength": 256}
+    })
 }
 
 /// A field's type, as the server spells it (case-sensitive).
@@ -522,10 +534,12 @@ pub struct CollectionAddress {
     pub collection_ref: Option<LocalRef>,
     /// Name of the collection, when given directly. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("collectionName is immutable"))]
     pub collection_name: Option<String>,
     /// Database of the collection, when given directly (default `default`). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("dbName is immutable"))]
     pub db_name: Option<String>,
     /// The ZillizCluster the collection lives in, when given directly. Immutable.
@@ -670,6 +684,7 @@ pub struct ZillizIndexSpec {
     pub metric_type: Option<String>,
     /// Build parameters (e.g. `M: "16"`, `efConstruction: "200"`). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "index_params_schema")]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("params are immutable"))]
     pub params: Option<std::collections::BTreeMap<String, String>>,
     /// `Delete` (default) drops the index when this object is deleted; `Orphan` keeps it.

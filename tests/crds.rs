@@ -51,3 +51,19 @@ fn crds_carry_what_users_rely_on() {
         assert_eq!(spec["properties"]["deletionPolicy"]["default"], "Delete");
     }
 }
+
+/// A real kube-apiserver refuses a CRD whose CEL rules may cost too much: every string, list or
+/// map a rule reads needs a `maxLength`, `maxItems` or `maxProperties`.
+#[test]
+fn every_value_a_rule_reads_is_bounded() {
+    let yaml = zilliz_operator::crd::all_crds_yaml().expect("render CRDs");
+    for doc in yaml.split("---\n").filter(|d| !d.trim().is_empty()) {
+        let crd: serde_json::Value = serde_yaml::from_str(doc).expect("valid YAML");
+        let unbounded = kube_test_server::unbounded_rules(&crd);
+        assert!(
+            unbounded.is_empty(),
+            "{}: rules read unbounded values: {unbounded:?}",
+            crd["metadata"]["name"]
+        );
+    }
+}

@@ -917,7 +917,7 @@ pub fn namespace_yaml(ns: &str) -> String {
 /// reconcile needs no external API (see [`Cluster::reconciled_invalid`]).
 pub fn invalid_collection_yaml(ns: &str, name: &str) -> String {
     format!(
-        "apiVersion: zilliz.io/v1alpha1\nkind: ZillizCollection\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  collectionName: {name}\n"
+        "apiVersion: zilliz.io/v1alpha1\nkind: ZillizCollection\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  collectionName: {name}\n  connection: {{endpoint: not-a-url, credentialsSecretRef: {{name: unused}}}}\n"
     )
 }
 

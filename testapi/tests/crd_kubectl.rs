@@ -194,6 +194,170 @@ fn cases() -> Vec<Case> {
             rejected: col_conn.clone(),
         },
     ]);
+    // creating from spec (issue 14): schema xor quickSetup, v1 only with quickSetup, immutable
+    let fields = json!([
+        {"name": "id", "dataType": "Int64", "isPrimary": true},
+        {"name": "v", "dataType": "FloatVector", "dim": 8}
+    ]);
+    let schema = with(&col_conn, json!({"schema": {"fields": fields}}));
+    let quick = with(&col_conn, json!({"quickSetup": {"dimension": 8}}));
+    let sharded = with(&quick, json!({"params": {"shardsNum": 1}}));
+    v.extend([
+        Case {
+            kind: "ZillizCollection",
+            path: "spec",
+            message: "set schema or quickSetup, not both",
+            old: None,
+            accepted: schema.clone(),
+            rejected: with(&schema, json!({"quickSetup": {"dimension": 8}})),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec",
+            message: "REST v1 can only create from quickSetup; use apiVersion v2 for a custom schema",
+            old: None,
+            accepted: with(&quick, json!({"apiVersion": "v1"})),
+            rejected: with(&schema, json!({"apiVersion": "v1"})),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec",
+            message: "schema is immutable once set; create a new object for a new schema",
+            old: Some(schema.clone()),
+            accepted: with(&schema, orphan.clone()),
+            rejected: col_conn.clone(),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec",
+            message: "quickSetup is immutable once set; create a new object for a new collection",
+            old: Some(quick.clone()),
+            accepted: with(&quick, orphan.clone()),
+            rejected: col_conn.clone(),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec.schema",
+            message: "schema is immutable; create a new object for a new schema",
+            old: Some(schema.clone()),
+            accepted: with(&schema, orphan.clone()),
+            rejected: with(&schema, json!({"schema": {"enableDynamicField": true}})),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec.quickSetup",
+            message: "quickSetup is immutable; create a new object for a new collection",
+            old: Some(quick.clone()),
+            accepted: with(&quick, orphan.clone()),
+            rejected: with(&quick, json!({"quickSetup": {"dimension": 16}})),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec.params.shardsNum",
+            message: "shardsNum is immutable",
+            old: Some(sharded.clone()),
+            accepted: with(&sharded, json!({"params": {"ttlSeconds": 60}})),
+            rejected: with(&sharded, json!({"params": {"shardsNum": 2}})),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec.schema",
+            message: "exactly one field must be isPrimary",
+            old: None,
+            accepted: schema.clone(),
+            rejected: with(
+                &col_conn,
+                json!({"schema": {"fields": [{"name": "v", "dataType": "FloatVector", "dim": 8}]}}),
+            ),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec.schema.fields[*]",
+            message: "a dense vector field needs dim",
+            old: None,
+            accepted: schema.clone(),
+            rejected: with(
+                &col_conn,
+                json!({"schema": {"fields": [
+                    {"name": "id", "dataType": "Int64", "isPrimary": true},
+                    {"name": "v", "dataType": "FloatVector"}
+                ]}}),
+            ),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec.schema.fields[*]",
+            message: "a VarChar field needs maxLength",
+            old: None,
+            accepted: with(
+                &col_conn,
+                json!({"schema": {"fields": [
+                    {"name": "id", "dataType": "VarChar", "isPrimary": true, "maxLength": 64}
+                ]}}),
+            ),
+            rejected: with(
+                &col_conn,
+                json!({"schema": {"fields": [
+                    {"name": "id", "dataType": "VarChar", "isPrimary": true}
+                ]}}),
+            ),
+        },
+    ]);
+    let index = json!({"indexName": "i", "collectionRef": {"name": "col"}, "fieldName": "v",
+        "indexType": "HNSW", "metricType": "COSINE", "params": {"M": "16"}});
+    for (path, message, change) in [
+        (
+            "spec.fieldName",
+            "fieldName is immutable; create a new object for another index",
+            json!({"fieldName": "w"}),
+        ),
+        (
+            "spec.indexType",
+            "indexType is immutable",
+            json!({"indexType": "IVF_FLAT"}),
+        ),
+        (
+            "spec.metricType",
+            "metricType is immutable",
+            json!({"metricType": "L2"}),
+        ),
+        (
+            "spec.params",
+            "params are immutable",
+            json!({"params": {"M": "32"}}),
+        ),
+    ] {
+        v.push(Case {
+            kind: "ZillizIndex",
+            path,
+            message,
+            old: Some(index.clone()),
+            accepted: with(&index, orphan.clone()),
+            rejected: with(&index, change),
+        });
+    }
+    // managementPolicies: '*' stands alone, on every kind
+    for (kind, base) in [
+        ("ZillizCluster", cluster.clone()),
+        ("ZillizCollection", col_conn.clone()),
+        (
+            "ZillizPartition",
+            json!({"partitionName": "p", "collectionRef": {"name": "col"}}),
+        ),
+        (
+            "ZillizIndex",
+            json!({"indexName": "i", "collectionRef": {"name": "col"}}),
+        ),
+    ] {
+        v.push(Case {
+            kind,
+            path: "spec.managementPolicies",
+            message: "'*' stands alone: write [\"*\"] or list the actions",
+            old: None,
+            accepted: with(&base, json!({"managementPolicies": ["Observe", "Delete"]})),
+            rejected: with(&base, json!({"managementPolicies": ["*", "Delete"]})),
+        });
+    }
     for (kind, name_field) in [
         ("ZillizPartition", "partitionName"),
         ("ZillizIndex", "indexName"),
@@ -396,6 +560,8 @@ async fn every_rule_of_the_operator_crds_accepts_and_rejects() {
         Vec::<&(String, String, String)>::new(),
         "cases of rules the CRDs no longer have"
     );
+    // a list item's path names its index (`fields[1]`); the rule's path says `[*]`
+    let item = regex::Regex::new(r"\[\d+\]").expect("regex");
     for (i, case) in cases.iter().enumerate() {
         let what = format!("{} {} {:?}", case.kind, case.path, case.message);
         let (accepted, rejected) = match &case.old {
@@ -445,9 +611,11 @@ async fn every_rule_of_the_operator_crds_accepts_and_rejects() {
             })
             .collect();
         assert!(
-            causes.iter().any(|(f, m)| f == case.path
-                && m.starts_with("Invalid value")
-                && m.ends_with(case.message)),
+            causes
+                .iter()
+                .any(|(f, m)| item.replace_all(f, "[*]") == case.path
+                    && m.starts_with("Invalid value")
+                    && m.ends_with(case.message)),
             "{what}: {causes:?}"
         );
         assert_eq!(causes.len(), 1, "{what}: only this rule fails: {causes:?}");
@@ -571,7 +739,8 @@ spec:
     assert_eq!(
         got["spec"],
         json!({"collectionName": "docs", "clusterRef": {"name": "analytics"},
-               "dbName": "default", "deletionPolicy": "Delete", "apiVersion": "v2"})
+               "dbName": "default", "deletionPolicy": "Delete", "apiVersion": "v2",
+               "managementPolicies": ["*"]})
     );
 
     // an unknown field: kubectl asks for strict field validation, and gets kube's error;
