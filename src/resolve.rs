@@ -12,7 +12,7 @@ use crate::stores::{Cached, Stores};
 use crate::{
     api::{ControlPlane, DataPlane, Flavour, HttpClient, Token},
     crd::{
-        ManagementPolicy, ResolvedCluster, ResolvedStatus, SecretKeyRef, ZillizCluster,
+        ManagementPolicy, Reason, ResolvedCluster, ResolvedStatus, SecretKeyRef, ZillizCluster,
         ZillizCollection, ZillizStatus, allows,
     },
     kinds::{
@@ -183,7 +183,7 @@ fn cluster_is_gone(status: &ZillizStatus) -> Option<String> {
     }
     status
         .condition("Ready")
-        .filter(|c| c.status == "False" && c.reason == "NotFound")
+        .filter(|c| c.status == "False" && c.reason == Reason::NotFound.as_str())
         .map(|c| c.message.clone())
 }
 

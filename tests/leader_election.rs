@@ -251,10 +251,11 @@ async fn a_leader_that_loses_the_lease_stops_and_exits_non_zero() {
     })
     .await;
 
-    // Someone else takes the lease (fresh renewTime): op-a must stop reconciling and exit.
+    // Someone else takes the lease (fresh renewTime, and ten minutes, so that it cannot expire
+    // while the steps below run on a loaded machine): op-a must stop reconciling and exit.
     let now = format!("{:.6}", jiff::Timestamp::now());
     let patch = format!(
-        r#"{{"spec":{{"holderIdentity":"intruder","renewTime":"{now}","acquireTime":"{now}","leaseDurationSeconds":60}}}}"#
+        r#"{{"spec":{{"holderIdentity":"intruder","renewTime":"{now}","acquireTime":"{now}","leaseDurationSeconds":600}}}}"#
     );
     c.kubectl_ok(&[
         "patch",
@@ -321,8 +322,8 @@ async fn a_leader_that_loses_the_lease_stops_and_exits_non_zero() {
         r#"{"spec":{"holderIdentity":null,"renewTime":null,"acquireTime":null}}"#,
     ])
     .await;
-    wait_holder_prefix(&c, LEASE_NS, "op-b", Duration::from_secs(20)).await;
-    eventually("op-b reconciles `after`", Duration::from_secs(20), || {
+    wait_holder_prefix(&c, LEASE_NS, "op-b", Duration::from_secs(60)).await;
+    eventually("op-b reconciles `after`", Duration::from_secs(30), || {
         c.reconciled_invalid(NS, "after")
     })
     .await;
