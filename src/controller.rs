@@ -376,12 +376,47 @@ fn observed(
     }
 }
 
+/// Adds the conditions kstatus (cli-utils), Flux and `kubectl wait` read besides `Ready` and
+/// `Synced`: `Reconciling=True` while work goes on by itself, `Stalled=True` when nothing
+/// changes until someone acts; both `False` otherwise. Derived from the reasons of `Synced`
+/// (what the last reconcile did) and `Ready` (what was observed), in that order.
+fn with_kstatus(status: &ZillizStatus, generation: Option<i64>) -> ZillizStatus {
+    let mut status = status.clone();
+    let failing = ["Synced", "Ready"].into_iter().find_map(|t| {
+        let c = status.condition(t).filter(|c| c.status == "False")?;
+        Some((Reason::parse(&c.reason)?, c.message.clone()))
+    });
+    let (reconciling, stalled) = match &failing {
+        Some((reason, _)) => (reason.in_progress(), reason.stalls()),
+        None => (false, false),
+    };
+    let (reason, message) = failing.unwrap_or((Reason::ReconcileSuccess, String::new()));
+    set_condition(
+        &mut status,
+        "Reconciling",
+        reconciling,
+        reason,
+        if reconciling { &message } else { "" },
+        generation,
+    );
+    set_condition(
+        &mut status,
+        "Stalled",
+        stalled,
+        reason,
+        if stalled { &message } else { "" },
+        generation,
+    );
+    status
+}
+
 /// Writes the status by server-side apply, only when it changed.
 async fn patch_status<K: Cached>(
     ctx: &Context,
     obj: &K,
     status: &ZillizStatus,
 ) -> Result<(), kube::Error> {
+    let status = &with_kstatus(status, obj.meta().generation);
     if obj.zstatus() == Some(status) {
         return Ok(());
     }
@@ -906,5 +941,145 @@ mod tests {
         );
         let types: Vec<_> = s.conditions.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, ["Ready", "Synced"]);
+    }
+}
+
+/// kstatus (sigs.k8s.io/cli-utils `pkg/kstatus/status`), the rules Flux and `kpt` use to judge
+/// a custom resource, fed with statuses the reconciler writes.
+#[cfg(test)]
+mod kstatus_tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// kstatus's documented generic rules (`checkGenericProperties`, `checkGeneration`), for a
+    /// custom resource of a type kstatus has no special rules for: deleted → Terminating;
+    /// `observedGeneration` behind → InProgress; `Reconciling=True` → InProgress;
+    /// `Stalled=True` → Failed; otherwise Current.
+    fn kstatus(obj: &Value) -> &'static str {
+        if obj["metadata"]["deletionTimestamp"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+        {
+            return "Terminating";
+        }
+        if let (Some(g), Some(o)) = (
+            obj["metadata"]["generation"].as_i64(),
+            obj["status"]["observedGeneration"].as_i64(),
+        ) && g != o
+        {
+            return "InProgress";
+        }
+        for c in obj["status"]["conditions"].as_array().into_iter().flatten() {
+            if c["type"] == "Reconciling" && c["status"] == "True" {
+                return "InProgress";
+            }
+            if c["type"] == "Stalled" && c["status"] == "True" {
+                return "Failed";
+            }
+        }
+        "Current"
+    }
+
+    fn object(status: &ZillizStatus, generation: i64, deleting: bool) -> Value {
+        let mut o = json!({
+            "apiVersion": "zilliz.io/v1alpha1", "kind": "ZillizCollection",
+            "metadata": {"name": "c", "generation": generation},
+            "status": with_kstatus(status, Some(generation)),
+        });
+        if deleting {
+            o["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        }
+        o
+    }
+
+    fn observed_as(ready: bool, reason: Reason, failed: Option<Reason>) -> ZillizStatus {
+        let mut s = ZillizStatus {
+            observed_generation: Some(2),
+            ..Default::default()
+        };
+        observed(
+            &mut s,
+            Some(2),
+            (ready, reason, "m"),
+            failed.map(|r| (r, "m")),
+        );
+        s
+    }
+
+    #[test]
+    fn kstatus_reads_each_state_as_flux_should_show_it() {
+        let cases = [
+            (observed_as(true, Reason::Available, None), "Current"),
+            // found absent, not creatable: nothing changes until the spec does
+            (observed_as(false, Reason::NotFound, None), "Failed"),
+            (
+                observed_as(false, Reason::InvalidSpec, Some(Reason::InvalidSpec)),
+                "Failed",
+            ),
+            (
+                observed_as(false, Reason::ParentNotReady, Some(Reason::ParentNotReady)),
+                "InProgress",
+            ),
+            (
+                observed_as(false, Reason::Unreachable, Some(Reason::Unreachable)),
+                "InProgress",
+            ),
+            (
+                observed_as(false, Reason::Unauthorized, Some(Reason::Unauthorized)),
+                "Failed",
+            ),
+            (
+                observed_as(false, Reason::ClusterNotRunning, None),
+                "InProgress",
+            ),
+        ];
+        for (status, expected) in cases {
+            let o = object(&status, 2, false);
+            assert_eq!(kstatus(&o), expected, "{}", o["status"]);
+        }
+        // a newer spec not yet observed
+        let behind = object(&observed_as(true, Reason::Available, None), 3, false);
+        let mut behind = behind;
+        behind["status"]["observedGeneration"] = json!(2);
+        assert_eq!(kstatus(&behind), "InProgress");
+    }
+
+    #[test]
+    fn a_deletion_in_progress_or_stalled_says_so_beside_terminating() {
+        for (reason, reconciling, stalled) in [
+            (Reason::DropInProgress, true, false),
+            (Reason::DropRetrying, true, false),
+            (Reason::DependentsExist, true, false),
+            (Reason::DropFailed, false, true),
+            (Reason::DeletionProtected, false, true),
+            (Reason::DropBlocked, false, true),
+            (Reason::ReferenceNotFound, false, true),
+        ] {
+            let mut s = observed_as(true, Reason::Available, None);
+            set_condition(&mut s, "Synced", false, reason, "why", Some(2));
+            let o = object(&s, 2, true);
+            assert_eq!(kstatus(&o), "Terminating");
+            let flag = |t: &str| {
+                o["status"]["conditions"]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+                    .map(|c| (c["status"] == "True", c["reason"].clone()))
+            };
+            assert_eq!(
+                flag("Reconciling").map(|f| f.0),
+                Some(reconciling),
+                "{reason}"
+            );
+            assert_eq!(flag("Stalled").map(|f| f.0), Some(stalled), "{reason}");
+            assert_eq!(flag("Stalled").map(|f| f.1), Some(json!(reason.as_str())));
+            // the same status without the deletion mark: kstatus reads the flags
+            let live = object(&s, 2, false);
+            let expected = match (reconciling, stalled) {
+                (true, _) => "InProgress",
+                (_, true) => "Failed",
+                _ => "Current",
+            };
+            assert_eq!(kstatus(&live), expected, "{reason}");
+        }
     }
 }

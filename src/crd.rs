@@ -90,6 +90,77 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// kstatus's `Stalled`: nothing changes until someone acts (fixes the spec, the Secret, the
+    /// collection's load, removes the annotation, or lets the object go).
+    pub fn stalls(self) -> bool {
+        use Reason::*;
+        matches!(
+            self,
+            DropFailed
+                | DeletionProtected
+                | InvalidSpec
+                | ReferenceNotFound
+                | Conflict
+                | NotFound
+                | Unauthorized
+                | Unsupported
+                | InvalidRequest
+                | DropBlocked
+                | CredentialsUnavailable
+        )
+    }
+
+    /// kstatus's `Reconciling`: work is under way and will go on by itself (a drop being
+    /// confirmed, retried, waiting for other objects or for a parent).
+    pub fn in_progress(self) -> bool {
+        use Reason::*;
+        matches!(
+            self,
+            DropInProgress
+                | DropRetrying
+                | DependentsExist
+                | CachesSyncing
+                | ParentNotReady
+                | DatabaseNotFound
+                | ClusterNotRunning
+                | Unreachable
+                | KubeApi
+        )
+    }
+
+    /// The reason a condition carries, if it is one of ours.
+    pub fn parse(raw: &str) -> Option<Reason> {
+        use Reason::*;
+        [
+            Available,
+            ClusterNotRunning,
+            NotFound,
+            Conflict,
+            InvalidSpec,
+            ReferenceNotFound,
+            ParentNotReady,
+            DatabaseNotFound,
+            CredentialsUnavailable,
+            Unauthorized,
+            Unreachable,
+            Unsupported,
+            InvalidRequest,
+            KubeApi,
+            ReconcileSuccess,
+            DropInProgress,
+            DropRetrying,
+            DropBlocked,
+            DropFailed,
+            DependentsExist,
+            CachesSyncing,
+            DeletionProtected,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == raw)
+    }
+}
+
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -296,8 +296,10 @@ spec:
     })
     .await;
     let o = c.get_json(&["get", "-n", ns, "zc/parent"]).await;
-    let message = o["status"]["conditions"][1]["message"]
-        .as_str()
+    let message = o["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Synced"))
+        .and_then(|c| c["message"].as_str())
         .unwrap_or_default();
     assert!(message.contains("ZillizCollection/child"), "{o}");
     assert_eq!(fake.calls("DELETE", "/v2/clusters/in01-parent/drop"), 0);
