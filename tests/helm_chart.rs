@@ -738,7 +738,7 @@ fn values_change_what_they_say() {
             .all(|p| p.starts_with(&format!("{c}.resources"))),
         "{paths:?}"
     );
-    // Helm merges maps: a value replaces a key and keeps the others; null removes one
+    // Helm merges maps: a value replaces a key and keeps the others
     assert_eq!(container(&docs)["resources"]["requests"]["cpu"], "100m");
     assert_eq!(container(&docs)["resources"]["limits"]["memory"], "1Gi");
     assert_eq!(container(&docs)["resources"]["limits"]["cpu"], "500m");
@@ -841,6 +841,44 @@ fn values_change_what_they_say() {
         d["spec"]["selector"],
         deployment(&defaults)["spec"]["selector"]
     );
+}
+
+/// values.schema.json refuses a misspelt or mistyped value instead of ignoring it (Helm checks
+/// it on install, upgrade, template and lint).
+#[test]
+fn values_schema_refuses_typos_and_wrong_types() {
+    let Some(python) = helm_python() else { return };
+    for (values, says) in [
+        (serde_json::json!({"replica": 3}), "'replica' not allowed"),
+        (serde_json::json!({"replicas": "two"}), "/replicas"),
+        (
+            serde_json::json!({"image": {"pullPolicy": "always"}}),
+            "/image/pullPolicy",
+        ),
+        (
+            serde_json::json!({"leaderElection": {"enable": false}}),
+            "'enable' not allowed",
+        ),
+        (
+            serde_json::json!({"metrics": {"port": "8080"}}),
+            "/metrics/port",
+        ),
+        (
+            serde_json::json!({"extraArgs": "--resync-interval=5m"}),
+            "/extraArgs",
+        ),
+        (serde_json::json!({"logFormat": "yaml"}), "/logFormat"),
+    ] {
+        let err = try_render(&python, values.clone())
+            .err()
+            .unwrap_or_else(|| panic!("{values} rendered"));
+        assert!(err.contains(says), "{values}: {err}");
+        let (errors, _) = lint(&python, &repo(CHART), values.clone());
+        assert!(
+            errors.iter().any(|e| e.contains(says)),
+            "helm lint with {values}: {errors:?}"
+        );
+    }
 }
 
 /// `helm lint --strict` passes with the default, the namespaced and the all-options values —
