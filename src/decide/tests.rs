@@ -377,3 +377,37 @@ proptest! {
         prop_assert!(delay <= Duration::from_secs(3600), "{retry:?}: {delay:?}");
     }
 }
+
+#[test]
+fn only_a_missing_reference_warns_of_an_unresolved_resource_and_once_per_message() {
+    // a missing Secret or a failed read is retried quietly: the condition says it, no Warning
+    for quiet in [
+        Unresolved::Credentials("Secret \"key\" not found".into()),
+        Unresolved::Other("reading ZillizCluster \"a\": timeout".into()),
+    ] {
+        let (_, message, retry, deletion, note, _) =
+            keep_parts(run(&Recorded::default(), Input::Unresolved(quiet.clone())));
+        assert_eq!(note, None, "{quiet:?}");
+        assert!(message.ends_with("(attempt 1)"), "{message}");
+        assert_eq!(
+            retry,
+            Retry::Backoff {
+                attempt: 0,
+                retry_after: None
+            }
+        );
+        assert!(deletion.expect("written").last_error.is_some());
+    }
+    let missing = |m: &str| Input::Unresolved(Unresolved::ReferenceNotFound(m.into()));
+    let (_, _, _, deletion, note, _) = keep_parts(run(&Recorded::default(), missing("no a")));
+    assert!(note.expect("a Warning").warning);
+    let again = Recorded {
+        deletion: deletion.expect("written"),
+        ..Default::default()
+    };
+    let (_, message, _, _, note, _) = keep_parts(run(&again, missing("no a")));
+    assert_eq!(note, None, "the same message again: no second Warning");
+    assert!(message.ends_with("(attempt 2)"), "{message}");
+    let (_, _, _, _, note, _) = keep_parts(run(&again, missing("no b")));
+    assert!(note.is_some(), "another message: a Warning");
+}
