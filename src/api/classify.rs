@@ -548,6 +548,126 @@ mod tests {
     }
 
     #[test]
+    fn milvus_not_found_codes_say_it_without_the_usual_words() {
+        // older Milvus builds word it otherwise; the code alone is enough
+        for (code, message) in [
+            (100, "can't find collection: books"),
+            (700, "index doesn't exist"),
+            (800, "database:nodb doesn't exist"),
+        ] {
+            let body = format!(r#"{{"code":{code},"message":"{message}"}}"#);
+            for env in [Envelope::V1, Envelope::V2] {
+                assert_eq!(class(env, 200, &body), Err(NotFound), "{code} {env:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn either_phrase_of_a_loaded_resource_needs_a_release() {
+        for message in [
+            "collection is loaded",
+            "failed to drop index: please release it first",
+        ] {
+            let body = format!(r#"{{"code":65535,"message":"{message}"}}"#);
+            assert_eq!(
+                class(Envelope::V2, 200, &body),
+                Err(NeedsRelease),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn permission_denied_behind_http_200_is_credentials() {
+        // the HTTP status says nothing here: the message decides
+        for message in [
+            "PermissionDenied: not allowed",
+            "permission denied on collection",
+        ] {
+            let body = format!(r#"{{"code":65535,"message":"{message}"}}"#);
+            assert_eq!(
+                class(Envelope::V2, 200, &body),
+                Err(Credentials),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn v2_code_200_with_data_and_a_message_is_not_success() {
+        assert_eq!(
+            class(
+                Envelope::V2,
+                200,
+                r#"{"code":200,"data":{},"message":"collection not found[collection=x]"}"#
+            ),
+            Err(NotFound)
+        );
+        assert_eq!(class(Envelope::V2, 200, r#"{"code":200}"#), Err(Unknown));
+    }
+
+    #[test]
+    fn an_error_says_status_code_and_message() {
+        let e = classify(Envelope::V2, 200, None, br#"{"code":80020,"message":"m"}"#).unwrap_err();
+        assert_eq!(e.to_string(), "HTTP 200, code 80020: m");
+        let e = ApiError {
+            code: Some(1100),
+            ..ApiError::new(InvalidName, "invalid parameter")
+        };
+        assert_eq!(e.to_string(), "code 1100: invalid parameter");
+        assert_eq!(ApiError::new(Unknown, "plain").to_string(), "plain");
+    }
+
+    #[test]
+    fn excerpts_are_cut_at_the_limit_and_marked() {
+        let message = |body: &str| {
+            classify(Envelope::V2, 502, None, body.as_bytes())
+                .unwrap_err()
+                .message
+        };
+        let exact = "y".repeat(EXCERPT);
+        assert_eq!(message(&exact), exact, "at the limit: whole, unmarked");
+        let over = "z".repeat(EXCERPT + 1);
+        assert_eq!(message(&over), format!("{}…", "z".repeat(EXCERPT)));
+        assert_eq!(message(" Bad Gateway \n"), "Bad Gateway");
+    }
+
+    #[test]
+    fn only_a_404_without_an_envelope_is_called_a_missing_endpoint() {
+        let e = classify(Envelope::V2, 400, None, b"bad request").unwrap_err();
+        assert_eq!((e.class, e.message.as_str()), (BadRequest, "bad request"));
+        let e = classify(Envelope::V2, 405, None, b"").unwrap_err();
+        assert_eq!((e.class, e.message.as_str()), (BadRequest, "empty body"));
+    }
+
+    // `delete match arm 200..=299` in `classify` (both places) is equivalent: the arm maps a
+    // success status to Unknown, and `class_of_http_status` maps every status it does not list,
+    // 2xx included, to Unknown too. `http_status_when_there_is_no_envelope` and
+    // `v2_code_200_with_a_message_is_gone_only_when_the_message_says_not_found` pin that
+    // outcome.
+
+    #[test]
+    fn only_answers_that_may_change_by_themselves_are_retried() {
+        let all = [
+            NotFound,
+            NotFoundOrForbidden,
+            InvalidName,
+            NeedsRelease,
+            Transient,
+            Credentials,
+            Unsupported,
+            BadRequest,
+            Unknown,
+        ];
+        let retried: Vec<ErrorClass> = all.into_iter().filter(|c| c.is_retryable()).collect();
+        assert_eq!(retried, vec![NeedsRelease, Transient, Unknown]);
+        // the names are the condition reason suffixes and metric labels: stable and distinct
+        for c in all {
+            assert_eq!(c.as_str(), format!("{c:?}"));
+        }
+    }
+
+    #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
