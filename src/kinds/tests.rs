@@ -342,6 +342,11 @@ type Answer = Result<Reply, ApiError>;
 
 /// Runs `protocol`, answering the calls with `script` in order; fails if the protocol makes
 /// another call than the next scripted one, or stops before using every answer.
+///
+/// Equivalent mutant: `replace match guard *made == call with true in Script<'a>::ask`. Every
+/// history is built by replaying the same deterministic protocol (here and in
+/// `external::drive`), so the call recorded at each position is always the call the protocol
+/// asks there: the guard is never false on a history the drivers make.
 fn replay<T>(
     protocol: impl Fn(&mut Script<'_>) -> Result<T, Step>,
     script: &[(Call, Answer)],
@@ -1111,6 +1116,9 @@ fn an_index_drop_answer_is_classified() {
     ));
 }
 
+/// Equivalent mutant: `replace match guard *call == Call::DescribeCluster with true in
+/// learned_endpoint`. Only a describe is answered with `Reply::Cluster` (`external::execute`),
+/// so no history holds a cluster description under another call.
 #[test]
 fn the_endpoint_is_the_last_one_a_describe_gave() {
     assert_eq!(learned_endpoint(&[]), None);
