@@ -431,6 +431,7 @@ fn plan(container: Container) -> Plan {
         accepted: false,
         release_collection: false,
         container,
+        create: None,
     }
 }
 
@@ -1004,7 +1005,7 @@ fn a_partition_is_released_then_dropped() {
 }
 
 #[test]
-fn a_partition_observation_counts_a_missing_collection_as_absent() {
+fn a_partition_observation_reports_a_missing_collection_as_an_error() {
     let plan = partition_plan(KNOWN);
     let observe = |answer: Answer| {
         replay(
@@ -1012,9 +1013,11 @@ fn a_partition_observation_counts_a_missing_collection_as_absent() {
             &[(HasPartition, answer)],
         )
     };
+    // a missing collection is not an absent partition: converge waits for the collection
+    // (ParentNotReady) instead of creating the partition in nothing
     assert!(matches!(
         observe(not_found(100)),
-        Ok(Observed::Absent { ref detail }) if detail.contains("does not exist: not found")
+        Err(ref e) if e.code == Some(100)
     ));
     assert!(matches!(
         observe(Ok(Reply::Has(false))),
