@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus corpus/classify/seed-*: real answers from shared/zilliz-api.md in the
+"""Writes the seed corpus corpus/classify/seed-*: real answers from docs/zilliz-api.md in the
 input layout of fuzz_targets/classify.rs (arbitrary 1.x: little-endian integers, a bool is one
 byte, an enum variant is a u32 scaled to the variant count, the last field takes the rest):
 

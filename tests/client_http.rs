@@ -2,8 +2,8 @@
 //!
 //! Every mock checks the method, the path, the headers and the exact JSON body, and is mounted
 //! with `.expect(1)` and verified, so a client that sends the wrong request fails here rather
-//! than against a paid cluster. The answers are the real ones of `shared/zilliz-api.md` and the
-//! seed pages (003: control plane v2 drop, 004: control plane v1 drop).
+//! than against a paid cluster. The answers are the real ones of `docs/zilliz-api.md` and the
+//! seed pages in `docs/api-seeds/` (003: control plane v2 drop, 004: control plane v1 drop).
 
 use serde_json::{Value, json};
 use std::time::Duration;

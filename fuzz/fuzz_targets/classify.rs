@@ -230,7 +230,7 @@ impl std::fmt::Debug for Bytes<'_> {
 enum Code {
     Zero,
     TwoHundred,
-    /// An entry of the code table in shared/zilliz-api.md.
+    /// An entry of the code table in docs/zilliz-api.md.
     Known(u8),
     Any(i64),
     /// Not an integer: a float, a string, a u64 above i64::MAX, null.

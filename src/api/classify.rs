@@ -2,7 +2,7 @@
 //!
 //! The envelope is the truth, not the HTTP status: nearly every answer is HTTP 200 with
 //! `{"code": N, ...}`. So the order is the envelope `code` first, the HTTP status second and the
-//! message text last (see `shared/zilliz-api.md`). Everything here is pure so that it can be
+//! message text last (see `docs/zilliz-api.md`). Everything here is pure so that it can be
 //! tested with the real bodies.
 
 use std::time::Duration;
@@ -202,7 +202,7 @@ pub fn classify(
     Err(fail(class, Some(code), message))
 }
 
-/// The envelope code table of `shared/zilliz-api.md`. `None` when the code alone does not say.
+/// The envelope code table of `docs/zilliz-api.md`. `None` when the code alone does not say.
 fn class_of_code(code: i64) -> Option<ErrorClass> {
     use ErrorClass::*;
     Some(match code {
