@@ -21,9 +21,8 @@
 //! protocols (`kinds/`) make those two attempts, and an [`Attempt::Absent`] carries the
 //! [`crate::kinds::Evidence`] the API gave; an ambiguous answer (80020, 1100) becomes one only
 //! after a read of the resource confirms it, and unknown codes or a 404 without an envelope
-//! never do. A missing
-//! referenced object is [`Unresolved::ReferenceNotFound`], which keeps the finalizer. Gates that
-//! read the caches ([`Gate::KeptBy`], [`Gate::DependentsExist`]) are decided only once every
+//! never do. A missing referenced object is [`Unresolved::ReferenceNotFound`], which keeps the
+//! finalizer. Gates that read the caches ([`Gate::KeptBy`], [`Gate::DependentsExist`]) are decided only once every
 //! cache holds its first list. `decide::model_tests` checks the invariant after every step of
 //! random sequences of answers and events in a small model of the world.
 
