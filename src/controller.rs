@@ -7,13 +7,16 @@
 //! [`Error::Pending`] that carries its own requeue delay.
 
 use crate::{
-    api::{ApiError, ErrorClass, HttpClient},
+    api::HttpClient,
     backoff::{self, Backoff},
     crd::{Condition, FINALIZER, ManagementPolicy, Origin, Reason, ZillizStatus, allows},
-    decide::{Decision, GateFacts, Input, Note, Pace, Polls, Recorded, Unresolved, decide, gate},
+    decide::{
+        Decision, GateFacts, Input, Note, Pace, Polls, Recorded, Unresolved, decide, gate,
+        live::{self, EventGate, Next},
+    },
     events::Publisher,
     external,
-    kinds::{Converged, Managed, Observed},
+    kinds::Managed,
     metrics::{KindLabel, KindResult, Metrics, RetryLabels},
     resolve::{Purpose, ResolveError, Sources, resolve},
     secrets::{self, Tokens},
@@ -83,6 +86,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive failed observations per object uid (drops count in `status.deletion`).
     failures: Mutex<HashMap<String, u32>>,
+    /// Observation Events recently recorded, per object and reason (rate limit).
+    event_gate: Mutex<EventGate>,
     /// The caches of the four kinds (who else names the same external resource).
     stores: Option<Stores>,
     /// Tokens already read, kept while their Secret is unchanged.
@@ -106,6 +111,7 @@ impl Context {
             settings,
             metrics,
             failures: Mutex::new(HashMap::new()),
+            event_gate: Mutex::new(EventGate::default()),
             released: None,
             stores: None,
             tokens: Tokens::default(),
@@ -224,6 +230,15 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(uid);
+    }
+
+    /// Whether an observation Event with `reason` may be recorded for `uid` now: at most one per
+    /// object and reason within `quiet`.
+    fn event_gate(&self, uid: &str, reason: Reason, quiet: Duration) -> bool {
+        self.event_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allow(uid, reason, Instant::now(), quiet)
     }
 }
 
@@ -511,7 +526,12 @@ pub async fn reconcile<K: Cached>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Acti
                         K::cache(stores).wrote(o.as_ref(), None);
                     }
                     ctx.release_secrets(o.as_ref());
-                    ctx.clear_failures(&o.uid().unwrap_or_default());
+                    let uid = o.uid().unwrap_or_default();
+                    ctx.clear_failures(&uid);
+                    ctx.event_gate
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .forget(&uid);
                 }
                 done
             }
@@ -574,14 +594,6 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     let mut status = obj.zstatus().cloned().unwrap_or_default();
     status.observed_generation = generation;
     status.deletion = None;
-
-    enum Next {
-        Resync,
-        Soon,
-        Backoff(Option<Duration>),
-        Slow,
-        AwaitChange,
-    }
 
     // Never two managers for one external resource: the younger object reports Conflict.
     if let Some(Sharing {
@@ -650,91 +662,44 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                 status.resolved = resolved.record.clone();
             }
             let converged = external::converge::<K>(&resolved.target).await;
-            let seen = match converged {
-                Converged::Seen(seen) => seen,
-                Converged::Created(detail) => {
-                    info!(%detail, "created");
-                    publish(
-                        ctx,
-                        obj,
-                        Note {
-                            warning: false,
-                            reason: Reason::Created,
-                            action: "Create",
-                            message: detail.clone(),
-                        },
-                    )
-                    .await;
-                    status.origin = Some(Origin::Created);
-                    Ok(Observed::Exists {
-                        usable: true,
-                        detail,
-                        endpoint: None,
-                        cluster_state: None,
-                    })
-                }
-                Converged::Waiting { database, message } => {
-                    let reason = if database {
-                        Reason::DatabaseNotFound
-                    } else {
-                        Reason::ParentNotReady
-                    };
-                    let failed = Some((reason, message.as_str()));
-                    observed(&mut status, generation, (false, reason, &message), failed);
-                    patch_status(ctx, obj, &status).await?;
-                    let delay = ctx.settings.backoff.delay(ctx.next_failure(&uid), None);
-                    return Ok(Action::requeue(delay));
-                }
-            };
-            match seen {
-                Ok(Observed::Exists {
-                    usable,
-                    detail,
-                    endpoint,
-                    cluster_state,
-                }) => {
-                    let reason = if usable {
-                        Reason::Available
-                    } else {
-                        Reason::ClusterNotRunning
-                    };
-                    observed(&mut status, generation, (usable, reason, &detail), None);
-                    if let Some(state) = cluster_state {
-                        status.endpoint = endpoint;
-                        status.cluster_status = Some(state.to_string());
-                    }
-                    // found there, not made by this object: adopted, never recreated
-                    status.origin.get_or_insert(Origin::Adopted);
-                    if usable { Next::Resync } else { Next::Soon }
-                }
-                Ok(Observed::Absent { detail }) => {
-                    let detail = match resolved.target.no_create {
-                        Some(why) => format!("{detail}; it is not created: {why}"),
-                        None => detail,
-                    };
-                    observed(
-                        &mut status,
-                        generation,
-                        (false, Reason::NotFound, &detail),
-                        None,
-                    );
-                    if status.cluster_status.is_some() {
-                        status.cluster_status = Some("DELETED".into());
-                    }
-                    Next::Resync
-                }
-                Err(e) => {
-                    let reason = observe_reason(&e);
-                    let message = e.to_string();
-                    let failed = Some((reason, message.as_str()));
-                    observed(&mut status, generation, (false, reason, &message), failed);
-                    if e.class.is_retryable() {
-                        Next::Backoff(e.retry_after)
-                    } else {
-                        Next::Slow
-                    }
+            let was = status
+                .condition("Ready")
+                .and_then(|c| Reason::parse(&c.reason));
+            let judged = live::judge(&converged, resolved.target.no_create, was);
+            if let Some(note) = judged.note.clone() {
+                info!(reason = %note.reason, message = %note.message, "observed");
+                let quiet = ctx.settings.resync.min(Duration::from_secs(300));
+                if ctx.event_gate(&uid, note.reason, quiet) {
+                    publish(ctx, obj, note).await;
                 }
             }
+            let failed = judged.failed.map(|r| (r, judged.message.as_str()));
+            observed(
+                &mut status,
+                generation,
+                (judged.ready, judged.reason, &judged.message),
+                failed,
+            );
+            if let Some((endpoint, state)) = &judged.cluster {
+                status.endpoint = endpoint.clone();
+                status.cluster_status = Some(state.to_string());
+            }
+            if judged.absent && status.cluster_status.is_some() {
+                status.cluster_status = Some("DELETED".into());
+            }
+            if judged.observed.is_some() || judged.absent {
+                status.observed = judged.observed.clone();
+            }
+            // found there, not made by this object: adopted, never recreated; a create by this
+            // object is never forgotten
+            match judged.origin {
+                Some(Origin::Created) => status.origin = Some(Origin::Created),
+                Some(Origin::Adopted) => {
+                    status.origin.get_or_insert(Origin::Adopted);
+                }
+                None => {}
+            }
+            judged.next
         }
     };
 
@@ -756,15 +721,6 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         Next::Slow => Action::requeue(settings.backoff.slow()),
         Next::AwaitChange => Action::await_change(),
     })
-}
-
-fn observe_reason(e: &ApiError) -> Reason {
-    match e.class {
-        ErrorClass::Credentials => Reason::Unauthorized,
-        ErrorClass::Unsupported => Reason::Unsupported,
-        ErrorClass::BadRequest | ErrorClass::InvalidName => Reason::InvalidRequest,
-        _ => Reason::Unreachable,
-    }
 }
 
 /// Resolves a deleted object's resource and runs its kind's drop protocol.

@@ -32,6 +32,14 @@ pub enum Reason {
     Unsupported,
     InvalidRequest,
     KubeApi,
+    /// The server's resource differs from the spec in what cannot change in place (or the
+    /// policies do not allow `Update`).
+    SpecMismatch,
+    /// `loadState: Loaded`, and the collection's vector fields have no index yet.
+    IndexMissing,
+    Loading,
+    IndexBuilding,
+    IndexBuildFailed,
     // Synced
     ReconcileSuccess,
     DropInProgress,
@@ -41,6 +49,8 @@ pub enum Reason {
     DependentsExist,
     CachesSyncing,
     DeletionProtected,
+    /// A call bringing a mutable field to the spec failed.
+    UpdateFailed,
     // Events only
     Created,
     Orphaned,
@@ -50,6 +60,7 @@ pub enum Reason {
     NothingToDrop,
     DropAccepted,
     CollectionLoaded,
+    Updated,
 }
 
 impl Reason {
@@ -70,6 +81,13 @@ impl Reason {
             Unsupported => "Unsupported",
             InvalidRequest => "InvalidRequest",
             KubeApi => "KubeApi",
+            SpecMismatch => "SpecMismatch",
+            IndexMissing => "IndexMissing",
+            Loading => "Loading",
+            IndexBuilding => "IndexBuilding",
+            IndexBuildFailed => "IndexBuildFailed",
+            UpdateFailed => "UpdateFailed",
+            Updated => "Updated",
             ReconcileSuccess => "ReconcileSuccess",
             DropInProgress => "DropInProgress",
             DropRetrying => "DropRetrying",
@@ -108,6 +126,8 @@ impl Reason {
                 | InvalidRequest
                 | DropBlocked
                 | CredentialsUnavailable
+                | SpecMismatch
+                | IndexBuildFailed
         )
     }
 
@@ -126,6 +146,10 @@ impl Reason {
                 | ClusterNotRunning
                 | Unreachable
                 | KubeApi
+                | IndexMissing
+                | Loading
+                | IndexBuilding
+                | UpdateFailed
         )
     }
 
@@ -147,6 +171,11 @@ impl Reason {
             Unsupported,
             InvalidRequest,
             KubeApi,
+            SpecMismatch,
+            IndexMissing,
+            Loading,
+            IndexBuilding,
+            IndexBuildFailed,
             ReconcileSuccess,
             DropInProgress,
             DropRetrying,
@@ -155,6 +184,7 @@ impl Reason {
             DependentsExist,
             CachesSyncing,
             DeletionProtected,
+            UpdateFailed,
         ]
         .into_iter()
         .find(|r| r.as_str() == raw)
@@ -357,6 +387,11 @@ pub struct ZillizClusterSpec {
         json_path = ".spec.collectionName"
     ),
     printcolumn(
+        name = "Load",
+        type_ = "string",
+        json_path = ".status.observed.loadState"
+    ),
+    printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
@@ -383,7 +418,8 @@ pub struct ZillizClusterSpec {
     validation = kube::core::Rule::new("!(has(self.schema) && has(self.quickSetup))").message("set schema or quickSetup, not both"),
     validation = kube::core::Rule::new("!has(self.schema) || !has(self.apiVersion) || self.apiVersion != 'v1'").message("REST v1 can only create from quickSetup; use apiVersion v2 for a custom schema"),
     validation = kube::core::Rule::new("!has(oldSelf.schema) || has(self.schema)").message("schema is immutable once set; create a new object for a new schema"),
-    validation = kube::core::Rule::new("!has(oldSelf.quickSetup) || has(self.quickSetup)").message("quickSetup is immutable once set; create a new object for a new collection")
+    validation = kube::core::Rule::new("!has(oldSelf.quickSetup) || has(self.quickSetup)").message("quickSetup is immutable once set; create a new object for a new collection"),
+    validation = kube::core::Rule::new("!has(self.loadState) || !has(self.apiVersion) || self.apiVersion != 'v1'").message("loadState needs apiVersion v2 (REST v1 has no load or release)")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ZillizCollectionSpec {
@@ -423,9 +459,15 @@ pub struct ZillizCollectionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("quickSetup is immutable; create a new object for a new collection"))]
     pub quick_setup: Option<QuickSetup>,
-    /// Collection parameters sent when it is created (v2).
+    /// Collection parameters sent when it is created (v2). `ttlSeconds` is kept in step
+    /// afterwards; `shardsNum` cannot change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<CollectionParams>,
+    /// `Loaded` or `Released` (v2): the operator loads or releases the collection to match.
+    /// Unset: left as it is. A collection whose vector fields have no index yet cannot load; it
+    /// reports `IndexMissing` until its ZillizIndex objects have created them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_state: Option<LoadStateSpec>,
     /// `Delete` (default) drops the collection when this object is deleted; `Orphan` keeps it.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
@@ -578,17 +620,27 @@ pub enum ConsistencyLevel {
     Eventually,
 }
 
+/// The load state a collection's spec asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum LoadStateSpec {
+    Loaded,
+    Released,
+}
+
 /// Parameters sent when a collection is created (v2).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency_level: Option<ConsistencyLevel>,
-    /// Immutable.
+    /// Immutable: a collection's shard count cannot change; to change it, create a new object
+    /// (and collection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 64))]
-    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("shardsNum is immutable"))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("shardsNum is immutable; create a new object for another shard count"))]
     pub shards_num: Option<i64>,
+    /// Seconds after which entities expire (0: never); altered in place
+    /// (`collection.ttl.seconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub ttl_seconds: Option<i64>,
@@ -698,6 +750,16 @@ pub struct ZillizPartitionSpec {
     shortname = "zidx",
     category = "zilliz",
     printcolumn(name = "Index", type_ = "string", json_path = ".spec.indexName"),
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".status.observed.indexType"
+    ),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.observed.indexState"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -840,6 +902,49 @@ pub struct ZillizStatus {
     /// was last found, so that it can still be dropped if that object is removed by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<ResolvedStatus>,
+    /// What the last observation found on the server (collections and indexes): what is really
+    /// there, whatever the spec says. Never written back into the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedState>,
+}
+
+/// What a describe of the resource showed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedState {
+    /// Collections: `Loaded`, `Loading`, `NotLoaded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_state: Option<String>,
+    /// Collections: the fields, as `name: Type(params)`, e.g. `vector: FloatVector(dim=768)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// Collections: the shard count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards_num: Option<i64>,
+    /// Collections: `collection.ttl.seconds` (0: no expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<i64>,
+    /// Collections: the consistency level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency_level: Option<String>,
+    /// Indexes: the field indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_name: Option<String>,
+    /// Indexes: the index type (`HNSW`, `AUTOINDEX`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_type: Option<String>,
+    /// Indexes: the metric type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_type: Option<String>,
+    /// Indexes: `Finished`, `InProgress`, `Failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_state: Option<String>,
+    /// Indexes: rows indexed so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexed_rows: Option<i64>,
+    /// Indexes: rows to index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_rows: Option<i64>,
 }
 
 /// How an object came to manage its resource.

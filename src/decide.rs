@@ -26,6 +26,8 @@
 //! cache holds its first list. `decide::model_tests` checks the invariant after every step of
 //! random sequences of answers and events in a small model of the world.
 
+pub mod live;
+
 use crate::{
     backoff::Backoff,
     crd::{DeletionPolicy, DeletionStatus, Reason},

@@ -8,7 +8,7 @@
 use crate::{
     api::{ApiError, Creates, ErrorClass},
     kinds::{
-        Attempt, Call, Converged, Exchange, MAX_CALLS, Managed, Reply, Script, Step,
+        Attempt, Call, Converged, Desired, Exchange, MAX_CALLS, Managed, Reply, Script, Step,
         converge as converge_protocol, learned_endpoint,
     },
     resolve::Target,
@@ -99,6 +99,28 @@ pub async fn execute(target: &Target, call: Call, history: &[Exchange]) -> Resul
             let (dp, db, coll, i) = data()?;
             done(dp.drop_index(db, coll, i).await)
         }
+        Call::DescribeCollection => {
+            let (dp, db, coll, _) = data()?;
+            dp.describe_collection(db, coll)
+                .await
+                .map(|c| Reply::Collection(Box::new(c)))
+        }
+        Call::DescribeIndex => {
+            let (dp, db, coll, i) = data()?;
+            dp.describe_index(db, coll, i)
+                .await
+                .map(|i| Reply::Index(Box::new(i)))
+        }
+        Call::LoadCollection => {
+            let (dp, db, coll, _) = data()?;
+            done(dp.load_collection(db, coll).await)
+        }
+        Call::AlterCollection => {
+            let (dp, db, coll, _) = data()?;
+            let properties = alter_properties(&target.plan.desired)
+                .ok_or_else(|| missing("property to alter"))?;
+            done(dp.alter_collection(db, coll, properties).await)
+        }
         Call::CreateCollection | Call::CreatePartition | Call::CreateIndex => {
             let what = match call {
                 Call::CreateCollection => Creates::Collection,
@@ -113,6 +135,17 @@ pub async fn execute(target: &Target, call: Call, history: &[Exchange]) -> Resul
                 .ok_or_else(|| missing("create request"))?;
             done(dp.create(what, body).await)
         }
+    }
+}
+
+/// The properties an [`Call::AlterCollection`] sets: the spec's, as the server names them
+/// (`docs/zilliz-api.md`: `collections/alter_properties`).
+fn alter_properties(desired: &Desired) -> Option<serde_json::Value> {
+    match desired {
+        Desired::Collection(want) => want
+            .ttl_seconds
+            .map(|ttl| serde_json::json!({"collection.ttl.seconds": ttl})),
+        _ => None,
     }
 }
 
@@ -151,5 +184,5 @@ pub async fn drop<K: Managed>(target: &Target) -> Attempt {
 pub async fn converge<K: Managed>(target: &Target) -> Converged {
     drive(target, |s| converge_protocol::<K>(&target.plan, s))
         .await
-        .unwrap_or_else(|e| Converged::Seen(Err(e)))
+        .unwrap_or_else(|e| Converged::seen(Err(e)))
 }

@@ -103,13 +103,15 @@ async fn live_object_is_observed_and_an_unchanged_status_is_not_written_again() 
     let (ctx, mut api) = testcontext();
     let fake = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/v2/vectordb/collections/has"))
+        .and(path("/v2/vectordb/collections/describe"))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .and(body_json(
             json!({"collectionName": "books", "dbName": "default"}),
         ))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"code": 0, "data": {"has": true}})),
+            ResponseTemplate::new(200).set_body_json(json!({"code": 0, "data": {
+            "collectionName": "books", "load": "LoadStateLoaded", "shardsNum": 1,
+            "fields": [{"name": "id", "type": "Int64", "primaryKey": true}]}})),
         )
         .expect(2)
         .mount(&fake)

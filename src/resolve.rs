@@ -440,6 +440,8 @@ pub async fn resolve<K: Managed>(
                 release_collection: false,
                 container: Container::None,
                 create: None,
+                desired: obj.desired(),
+                update: false,
             };
             return Ok(Resolved {
                 target: Target {
@@ -519,6 +521,8 @@ pub async fn resolve<K: Managed>(
         release_collection,
         container,
         create: create.filter(|_| purpose == Purpose::Observe),
+        desired: obj.desired(),
+        update: allows(obj.management_policies(), ManagementPolicy::Update),
     };
     let record = located.referenced.then(|| ResolvedStatus {
         endpoint: located.endpoint.as_ref().map(Url::to_string),

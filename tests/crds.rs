@@ -21,12 +21,27 @@ fn crds_carry_what_users_rely_on() {
         .collect();
     assert_eq!(docs.len(), 4);
     let expected = [
-        ("zillizclusters.zilliz.io", "zc", "clusterId"),
-        ("zillizcollections.zilliz.io", "zcol", "collectionName"),
-        ("zillizpartitions.zilliz.io", "zpart", "partitionName"),
-        ("zillizindexes.zilliz.io", "zidx", "indexName"),
+        ("zillizclusters.zilliz.io", "zc", "clusterId", &[][..]),
+        (
+            "zillizcollections.zilliz.io",
+            "zcol",
+            "collectionName",
+            &["Load"][..],
+        ),
+        (
+            "zillizpartitions.zilliz.io",
+            "zpart",
+            "partitionName",
+            &[][..],
+        ),
+        (
+            "zillizindexes.zilliz.io",
+            "zidx",
+            "indexName",
+            &["Type", "State"][..],
+        ),
     ];
-    for (doc, (name, short, id_field)) in docs.iter().zip(expected) {
+    for (doc, (name, short, id_field, observed)) in docs.iter().zip(expected) {
         assert_eq!(doc["metadata"]["name"], name);
         assert_eq!(doc["spec"]["names"]["shortNames"][0], short);
         assert_eq!(doc["spec"]["scope"], "Namespaced");
@@ -39,7 +54,10 @@ fn crds_carry_what_users_rely_on() {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(&columns[1..], ["Ready", "Synced", "Reason", "Age"]);
+        // the identity, what a user scans for (what the server has), then the conditions
+        let mut want = observed.to_vec();
+        want.extend(["Ready", "Synced", "Reason", "Age"]);
+        assert_eq!(&columns[1..], want, "{name}");
         let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
         // identity fields are immutable
         let id = &spec["properties"][id_field];

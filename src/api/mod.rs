@@ -5,8 +5,10 @@
 //! HTTP details.
 
 pub mod classify;
+pub mod describe;
 
 pub use classify::{ApiError, Envelope, ErrorClass};
+pub use describe::{CollectionInfo, FieldInfo, IndexInfo, IndexState, LoadState};
 
 use reqwest::{
     Method,
@@ -795,6 +797,86 @@ impl DataPlane {
                 .await
                 .map(|_| ()),
         }
+    }
+
+    /// Describes a collection: its fields, load state, shards and properties. A missing
+    /// collection answers 100 (`ErrorClass::NotFound`), a missing database 800.
+    pub async fn describe_collection(
+        &self,
+        db: &str,
+        collection: &str,
+    ) -> Result<CollectionInfo, ApiError> {
+        let data = match self.flavour {
+            Flavour::V1 => {
+                let mut url = join(&self.endpoint, "/v1/vector/collections/describe");
+                url.query_pairs_mut()
+                    .append_pair("collectionName", collection)
+                    .append_pair("dbName", db);
+                self.http
+                    .call(
+                        Op("collection.describe", Plane::Data),
+                        Method::GET,
+                        url,
+                        &self.token,
+                        None,
+                        Envelope::V1,
+                    )
+                    .await?
+            }
+            Flavour::V2 => {
+                self.v2(
+                    "collection.describe",
+                    "/v2/vectordb/collections/describe",
+                    json!({"collectionName": collection, "dbName": db}),
+                )
+                .await?
+            }
+        };
+        describe::collection_info(&data)
+    }
+
+    /// Describes an index: type, metric and build progress. A missing index answers 700.
+    pub async fn describe_index(
+        &self,
+        db: &str,
+        collection: &str,
+        index: &str,
+    ) -> Result<IndexInfo, ApiError> {
+        let data = self
+            .v2(
+                "index.describe",
+                "/v2/vectordb/indexes/describe",
+                json!({"collectionName": collection, "dbName": db, "indexName": index}),
+            )
+            .await?;
+        describe::index_info(&data)
+    }
+
+    /// Loads a collection (v2; REST v1 has no load endpoint).
+    pub async fn load_collection(&self, db: &str, collection: &str) -> Result<(), ApiError> {
+        self.v2(
+            "collection.load",
+            "/v2/vectordb/collections/load",
+            json!({"collectionName": collection, "dbName": db}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Alters a collection's properties in place (v2 `collections/alter_properties`).
+    pub async fn alter_collection(
+        &self,
+        db: &str,
+        collection: &str,
+        properties: Value,
+    ) -> Result<(), ApiError> {
+        self.v2(
+            "collection.alter",
+            "/v2/vectordb/collections/alter_properties",
+            json!({"collectionName": collection, "dbName": db, "properties": properties}),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn release_collection(&self, db: &str, collection: &str) -> Result<(), ApiError> {

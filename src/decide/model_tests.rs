@@ -402,6 +402,8 @@ impl World {
             release_collection: false,
             container,
             create: None,
+            desired: Default::default(),
+            update: false,
         })
     }
 
@@ -489,6 +491,8 @@ impl World {
                 release_collection: false,
                 container: Container::None,
                 create: None,
+                desired: Default::default(),
+                update: false,
             };
             let found = self.run(o, |s| ZillizCluster::observe_protocol(&plan, s));
             let obj = self.obj_mut(o);

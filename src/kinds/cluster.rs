@@ -143,6 +143,7 @@ impl Managed for ZillizCluster {
                     detail: format!("cluster {id} is {state}"),
                     endpoint: info.connect_address.clone(),
                     cluster_state: Some(state),
+                    facts: super::Facts::None,
                 }),
             },
             Ok(other) => Err(ApiError::new(

@@ -1,13 +1,17 @@
 //! ZillizCollection: a Milvus collection, in a ZillizCluster or behind a direct connection.
 
-use super::Creatable;
+use super::desired::{LoadWanted, WantCollection, WantField};
 use super::{
-    Address, Attempt, Call, CollectionLoc, Contains, Managed, Observation, Plan, Refs, Script,
-    Step, check_container, data_drop_error, host_of, non_empty, observed_by_read,
+    Address, Attempt, Call, CollectionLoc, Contains, Creatable, Desired, Facts, Managed,
+    Observation, Observed, Plan, Refs, Reply, Script, Step, check_container, data_drop_error,
+    explicit_not_found, host_of, non_empty,
 };
 use crate::{
-    api::Flavour,
-    crd::{DeletionPolicy, ManagementPolicy, ZillizCollection, ZillizCollectionSpec, ZillizStatus},
+    api::{ApiError, ErrorClass, Flavour},
+    crd::{
+        DeletionPolicy, LoadStateSpec, ManagementPolicy, ZillizCollection, ZillizCollectionSpec,
+        ZillizStatus,
+    },
 };
 use serde_json::{Map, Value, json};
 
@@ -65,13 +69,69 @@ impl Managed for ZillizCollection {
         })
     }
 
+    /// A describe: the collection's fields, load state, shards and properties. A missing
+    /// collection (100, or v1's not-found) is absent; a missing database (800) is an error the
+    /// caller tells apart.
     fn observe_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Observation, Step> {
-        Ok(observed_by_read(&plan.what, s.ask(Call::HasCollection)?))
+        Ok(match s.ask(Call::DescribeCollection)? {
+            Ok(Reply::Collection(info)) => Ok(Observed::Exists {
+                usable: true,
+                detail: format!("{} exists", plan.what),
+                endpoint: None,
+                cluster_state: None,
+                facts: Facts::Collection(info.clone()),
+            }),
+            Ok(other) => Err(ApiError::new(
+                ErrorClass::Unknown,
+                format!("a collection describe answered {other:?}"),
+            )),
+            Err(e) if explicit_not_found(e) && e.code != Some(800) => Ok(Observed::Absent {
+                detail: format!("{} does not exist", plan.what),
+            }),
+            Err(e) => Err(e.clone()),
+        })
+    }
+
+    fn desired(&self) -> Desired {
+        desired(&self.spec)
     }
 
     fn create_request(&self, db: &str, collection: &str, flavour: Flavour) -> Creatable {
         create_request(&self.spec, db, collection, flavour)
     }
+}
+
+/// What a collection spec declares. REST v1 creates with the server's defaults and has no
+/// parameters, load or alter: only the schema's dimension is compared there.
+pub fn desired(spec: &ZillizCollectionSpec) -> Desired {
+    let v2 = Flavour::from(spec.api_version) == Flavour::V2;
+    let params = spec.params.as_ref().filter(|_| v2);
+    Desired::Collection(WantCollection {
+        fields: spec.schema.as_ref().map(|schema| {
+            schema
+                .fields
+                .iter()
+                .map(|f| WantField {
+                    name: f.name.clone(),
+                    data_type: f.data_type.as_str().to_string(),
+                    primary: f.is_primary,
+                    partition_key: f.is_partition_key,
+                    dim: f.dim,
+                    max_length: f.max_length,
+                })
+                .collect()
+        }),
+        quick_dimension: spec.quick_setup.as_ref().map(|q| {
+            let vector = q.vector_field_name.as_deref().unwrap_or("vector");
+            (q.dimension, vector.to_string())
+        }),
+        shards_num: params.and_then(|p| p.shards_num),
+        ttl_seconds: params.and_then(|p| p.ttl_seconds),
+        load: spec.load_state.filter(|_| v2).map(|l| match l {
+            LoadStateSpec::Loaded => LoadWanted::Loaded,
+            LoadStateSpec::Released => LoadWanted::Released,
+        }),
+    })
 }
 
 /// The create request of a collection spec (`docs/zilliz-api.md`, "Creating and describing"):

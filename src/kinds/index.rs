@@ -2,12 +2,13 @@
 //! of a loaded collection; the operator releases a serving collection only when the spec says
 //! so (`releaseCollectionBeforeDrop`).
 
-use super::Creatable;
+use super::desired::WantIndex;
 use super::{
-    Address, Attempt, Call, Contains, Managed, Observation, Plan, Refs, Script, Step, address_refs,
-    address_secrets, check_container, collection_source, data_drop_error, non_empty,
-    observed_by_read,
+    Address, Attempt, Call, Contains, Creatable, Desired, Facts, Managed, Observation, Observed,
+    Plan, Refs, Reply, Script, Step, address_refs, address_secrets, check_container,
+    collection_source, data_drop_error, non_empty,
 };
+use crate::api::ApiError;
 use crate::{
     api::{ErrorClass, Flavour},
     crd::{DeletionPolicy, ManagementPolicy, ZillizIndex, ZillizStatus},
@@ -74,8 +75,37 @@ impl Managed for ZillizIndex {
         }
     }
 
+    /// A describe: type, metric and build progress. Only "index not found" (700) says the
+    /// index is absent; a missing collection (100) or database (800) is an error the caller
+    /// tells apart.
     fn observe_protocol(plan: &Plan, s: &mut Script<'_>) -> Result<Observation, Step> {
-        Ok(observed_by_read(&plan.what, s.ask(Call::HasIndex)?))
+        Ok(match s.ask(Call::DescribeIndex)? {
+            Ok(Reply::Index(info)) => Ok(Observed::Exists {
+                usable: true,
+                detail: format!("{} exists", plan.what),
+                endpoint: None,
+                cluster_state: None,
+                facts: Facts::Index(info.clone()),
+            }),
+            Ok(other) => Err(ApiError::new(
+                ErrorClass::Unknown,
+                format!("an index describe answered {other:?}"),
+            )),
+            Err(e) if e.class == ErrorClass::NotFound && e.code == Some(700) => {
+                Ok(Observed::Absent {
+                    detail: format!("{} does not exist", plan.what),
+                })
+            }
+            Err(e) => Err(e.clone()),
+        })
+    }
+
+    fn desired(&self) -> Desired {
+        Desired::Index(WantIndex {
+            field_name: self.spec.field_name.clone(),
+            index_type: self.spec.index_type.clone(),
+            metric_type: self.spec.metric_type.clone(),
+        })
     }
 
     fn create_request(&self, db: &str, collection: &str, _: Flavour) -> Creatable {

@@ -13,11 +13,14 @@
 
 mod cluster;
 mod collection;
+mod desired;
 mod index;
 mod partition;
 
+pub use desired::{Assessment, Desired, Difference, LoadWanted, Pending, Update};
+
 use crate::{
-    api::{ApiError, ClusterInfo, ControlPlane, ErrorClass, Flavour},
+    api::{ApiError, ClusterInfo, CollectionInfo, ControlPlane, ErrorClass, Flavour, IndexInfo},
     crd::{
         CollectionAddress, ConnectionSpec, DeletionPolicy, ManagementPolicy, SecretKeyRef,
         ZillizStatus,
@@ -139,6 +142,12 @@ pub trait Managed:
         Creatable::No("the operator does not create this kind")
     }
 
+    /// What the spec declares of the resource beyond its name, to compare with what a describe
+    /// shows (see [`Desired`]).
+    fn desired(&self) -> Desired {
+        Desired::Nothing
+    }
+
     /// The user asked that the resource never be dropped.
     fn protected(&self) -> bool {
         self.annotations()
@@ -156,25 +165,71 @@ pub enum Creatable {
     No(&'static str),
 }
 
-/// What observing a live object, and creating its resource when absent, came to.
+/// What observing a live object, creating its resource when absent and bringing its mutable
+/// fields to the spec came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Converged {
-    /// Observed; nothing was created.
-    Seen(Observation),
-    /// The resource was absent and this reconcile created it.
-    Created(String),
+    /// What was observed (after the create, when this run created the resource), compared with
+    /// the spec.
+    Seen {
+        seen: Observation,
+        /// This run created the resource.
+        created: bool,
+        assessment: Assessment,
+    },
     /// The resource cannot be created yet: its collection or database does not exist.
     Waiting { database: bool, message: String },
+    /// The server refused to create the resource from this spec (a bad request: an unknown
+    /// type, an index on a missing field, a different schema under the same name): the spec
+    /// must change; retrying the same request cannot help.
+    Refused(ApiError),
 }
 
-/// Observes a live object's resource and, when it is absent and the plan says how, creates it.
-/// Never creates when the resource exists, never drops: a create of what exists cannot happen
-/// (the observation comes first in the same run), and the server treats a repeated identical
-/// create as success.
+impl Converged {
+    /// Only an observation, nothing compared (tests and errors).
+    pub fn seen(seen: Observation) -> Self {
+        Converged::Seen {
+            seen,
+            created: false,
+            assessment: Assessment::default(),
+        }
+    }
+}
+
+/// Observes a live object's resource; when it is absent and the plan says how, creates it and
+/// observes it again; then compares what was observed with the spec ([`Managed`]'s
+/// [`Desired`]) and, when `managementPolicies` allow `Update`, brings the mutable fields to the
+/// spec.
+///
+/// The create–adopt–update guarantee: this never drops anything, never creates a resource a
+/// read in the same run saw, creates at most once a run, never releases or loads a collection
+/// unless the spec's `loadState` asks for it, and a run that finds the resource as the spec
+/// declares it makes no mutating call (`converge_tests`: the property test and the model of
+/// successive runs). Immutable differences are reported, never "fixed": nothing is dropped and
+/// recreated to make a resource match.
 pub fn converge<K: Managed>(plan: &Plan, s: &mut Script<'_>) -> Result<Converged, Step> {
-    let seen = K::observe_protocol(plan, s)?;
-    let call = match (&seen, plan.create) {
-        (Ok(Observed::Absent { .. }), Some(call)) => call,
+    let mut seen = K::observe_protocol(plan, s)?;
+    let mut created = false;
+    match (&seen, plan.create) {
+        (Ok(Observed::Absent { .. }), Some(call)) => match s.ask(call)? {
+            Ok(_) => {
+                created = true;
+                seen = K::observe_protocol(plan, s)?;
+            }
+            Err(e) if explicit_not_found(e) => {
+                return Ok(Converged::Waiting {
+                    database: e.code == Some(800),
+                    message: format!("cannot create {} yet: {}", plan.what, e.message),
+                });
+            }
+            Err(e) if matches!(e.class, ErrorClass::BadRequest | ErrorClass::InvalidName) => {
+                return Ok(Converged::Refused(ApiError {
+                    message: format!("the server refused to create {}: {}", plan.what, e.message),
+                    ..e.clone()
+                }));
+            }
+            Err(e) => return Ok(Converged::seen(Err(e.clone()))),
+        },
         // the collection (or database) the resource would live in is missing
         (Err(e), _) if explicit_not_found(e) => {
             return Ok(Converged::Waiting {
@@ -182,15 +237,37 @@ pub fn converge<K: Managed>(plan: &Plan, s: &mut Script<'_>) -> Result<Converged
                 message: format!("{} cannot exist yet: {}", plan.what, e.message),
             });
         }
-        _ => return Ok(Converged::Seen(seen)),
-    };
-    Ok(match s.ask(call)? {
-        Ok(_) => Converged::Created(format!("{} created", plan.what)),
-        Err(e) if explicit_not_found(e) => Converged::Waiting {
-            database: e.code == Some(800),
-            message: format!("cannot create {} yet: {}", plan.what, e.message),
-        },
-        Err(e) => Converged::Seen(Err(e.clone())),
+        _ => {}
+    }
+    let mut assessment = Assessment::default();
+    if let Ok(Observed::Exists { facts, .. }) = &seen {
+        let found = plan.desired.assess(facts);
+        assessment.differences = found.differences;
+        assessment.pending = found.pending;
+        for update in found.updates {
+            if !plan.update {
+                assessment.differences.push(update.difference);
+                continue;
+            }
+            match s.ask(update.call)? {
+                Ok(_) => assessment.updated.push(update.difference),
+                Err(e) => {
+                    assessment.failed = Some(ApiError {
+                        message: format!(
+                            "could not bring {} to the spec ({}): {}",
+                            update.difference.field, update.difference, e.message
+                        ),
+                        ..e.clone()
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Converged::Seen {
+        seen,
+        created,
+        assessment,
     })
 }
 
@@ -270,6 +347,29 @@ pub enum Call {
     CreateCollection,
     CreatePartition,
     CreateIndex,
+    /// Describe the collection (fields, load state, shards, properties).
+    DescribeCollection,
+    /// Describe the index (type, metric, build progress).
+    DescribeIndex,
+    LoadCollection,
+    /// Alter the collection's properties to the spec's (`params.ttlSeconds`).
+    AlterCollection,
+}
+
+impl Call {
+    /// Whether the call changes the resource (anything but a read).
+    pub fn mutates(self) -> bool {
+        !matches!(
+            self,
+            Call::DescribeCluster
+                | Call::ListClusters
+                | Call::HasCollection
+                | Call::HasPartition
+                | Call::HasIndex
+                | Call::DescribeCollection
+                | Call::DescribeIndex
+        )
+    }
 }
 
 /// A successful answer.
@@ -279,6 +379,8 @@ pub enum Reply {
     Has(bool),
     Cluster(ClusterInfo),
     Clusters(Vec<String>),
+    Collection(Box<CollectionInfo>),
+    Index(Box<IndexInfo>),
 }
 
 /// A call and its answer.
@@ -382,6 +484,10 @@ pub struct Plan {
     /// The call that creates the resource, when the spec says how and `managementPolicies`
     /// allow `Create`.
     pub create: Option<Call>,
+    /// What the spec declares, compared with what is observed.
+    pub desired: Desired,
+    /// `managementPolicies` allow `Update`: mutable fields are brought to the spec.
+    pub update: bool,
 }
 
 /// What is known of the cluster a data-plane resource lives in, before any call.
@@ -442,12 +548,24 @@ pub enum Observed {
         detail: String,
         endpoint: Option<String>,
         cluster_state: Option<ClusterState>,
+        /// What a describe showed, to compare with the spec.
+        facts: Facts,
     },
     /// The resource does not exist.
     Absent { detail: String },
 }
 
 pub type Observation = Result<Observed, ApiError>;
+
+/// What a describe showed of a resource, beyond its existence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Facts {
+    /// Only existence was read.
+    #[default]
+    None,
+    Collection(Box<CollectionInfo>),
+    Index(Box<IndexInfo>),
+}
 
 /// An answer that says by itself that the resource (or its collection or database) does not
 /// exist.
@@ -632,6 +750,7 @@ pub fn observed_by_read(what: &str, answer: &Result<Reply, ApiError>) -> Observa
             detail: format!("{what} exists"),
             endpoint: None,
             cluster_state: None,
+            facts: Facts::None,
         }),
         Ok(Reply::Has(false)) => Ok(Observed::Absent {
             detail: format!("{what} does not exist"),

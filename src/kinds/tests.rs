@@ -432,6 +432,8 @@ fn plan(container: Container) -> Plan {
         release_collection: false,
         container,
         create: None,
+        desired: Default::default(),
+        update: false,
     }
 }
 
@@ -681,6 +683,7 @@ fn a_cluster_observation_names_its_state() {
                 detail: format!("cluster {ID} is {shown}"),
                 endpoint: Some("https://in01-k.example".into()),
                 cluster_state: Some(state),
+                facts: Facts::None,
             }),
             "{raw}"
         );
@@ -923,32 +926,42 @@ fn an_unreachable_data_plane_asks_the_cluster_once() {
 }
 
 #[test]
-fn a_collection_observation_is_a_read() {
+fn a_collection_observation_is_a_describe() {
     let plan = plan(KNOWN);
     let observe = |answer: Answer| {
         replay(
             |s| ZillizCollection::observe_protocol(&plan, s),
-            &[(HasCollection, answer)],
+            &[(DescribeCollection, answer)],
         )
     };
+    let info = crate::api::describe::collection_info(
+        &serde_json::json!({"fields": [{"name": "id", "type": "Int64", "primaryKey": true}]}),
+    )
+    .unwrap();
     assert_eq!(
-        observe(Ok(Reply::Has(true))),
+        observe(Ok(Reply::Collection(Box::new(info.clone())))),
         Ok(Observed::Exists {
             usable: true,
             detail: "collection default.books exists".into(),
             endpoint: None,
             cluster_state: None,
+            facts: Facts::Collection(Box::new(info)),
         })
     );
     assert_eq!(
-        observe(Ok(Reply::Has(false))),
+        observe(not_found(100)),
         Ok(Observed::Absent {
             detail: "collection default.books does not exist".into()
         })
     );
+    // a missing database is not a missing collection: the caller waits for it
+    assert_eq!(
+        observe(not_found(800)),
+        not_found(800).map(|_| unreachable!())
+    );
     assert_eq!(observe(unavailable()), Err(unavailable().unwrap_err()));
     assert_eq!(
-        observe(Ok(Reply::Done)).unwrap_err().class,
+        observe(Ok(Reply::Has(true))).unwrap_err().class,
         ErrorClass::Unknown
     );
 }
@@ -1113,10 +1126,39 @@ fn an_index_drop_answer_is_classified() {
     assert!(matches!(
         replay(
             |s| ZillizIndex::observe_protocol(&plan, s),
-            &[(HasIndex, Ok(Reply::Has(true)))]
+            &[(
+                DescribeIndex,
+                Ok(Reply::Index(Box::new(crate::api::IndexInfo {
+                    field_name: "vector".into(),
+                    index_type: "HNSW".into(),
+                    metric_type: "COSINE".into(),
+                    state: crate::api::IndexState::Finished,
+                    indexed_rows: 0,
+                    total_rows: 0,
+                    fail_reason: String::new(),
+                })))
+            )]
         ),
-        Ok(Observed::Exists { .. })
+        Ok(Observed::Exists {
+            facts: Facts::Index(_),
+            ..
+        })
     ));
+    // only 700 says the index is absent; 100 (its collection) is an error the caller tells apart
+    assert!(matches!(
+        replay(
+            |s| ZillizIndex::observe_protocol(&plan, s),
+            &[(DescribeIndex, not_found(700))]
+        ),
+        Ok(Observed::Absent { .. })
+    ));
+    assert_eq!(
+        replay(
+            |s| ZillizIndex::observe_protocol(&plan, s),
+            &[(DescribeIndex, not_found(100))]
+        ),
+        not_found(100).map(|_| unreachable!())
+    );
 }
 
 /// Equivalent mutant: `replace match guard *call == Call::DescribeCluster with true in

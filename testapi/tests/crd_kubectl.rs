@@ -222,6 +222,14 @@ fn cases() -> Vec<Case> {
         Case {
             kind: "ZillizCollection",
             path: "spec",
+            message: "loadState needs apiVersion v2 (REST v1 has no load or release)",
+            old: None,
+            accepted: with(&quick, json!({"loadState": "Released"})),
+            rejected: with(&quick, json!({"apiVersion": "v1", "loadState": "Loaded"})),
+        },
+        Case {
+            kind: "ZillizCollection",
+            path: "spec",
             message: "schema is immutable once set; create a new object for a new schema",
             old: Some(schema.clone()),
             accepted: with(&schema, orphan.clone()),
@@ -254,7 +262,7 @@ fn cases() -> Vec<Case> {
         Case {
             kind: "ZillizCollection",
             path: "spec.params.shardsNum",
-            message: "shardsNum is immutable",
+            message: "shardsNum is immutable; create a new object for another shard count",
             old: Some(sharded.clone()),
             accepted: with(&sharded, json!({"params": {"ttlSeconds": 60}})),
             rejected: with(&sharded, json!({"params": {"shardsNum": 2}})),
