@@ -267,3 +267,230 @@ spec:
     }
     assert_eq!(fake.calls("POST", "/v2/vectordb/collections/create"), 0);
 }
+
+fn ready_message(o: &Value) -> String {
+    o["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The whole life on v2: an index is Ready only once built (`TYPE`/`STATE` columns), a
+/// collection with `loadState: Loaded` waits for its index (`IndexMissing`) and then loads
+/// (`LOAD` column), `ttlSeconds` and `loadState` changes are brought to the server in place,
+/// and a collection that exists with another schema is adopted with `SpecMismatch` listing the
+/// difference: never dropped, never recreated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_state_ttl_index_build_and_drift_are_kept_in_step_and_reported() {
+    if !require_kubectl() {
+        return;
+    }
+    const TOKEN: &str = "update-key-5c0e";
+    let fake = ZillizFake::start(TOKEN).await;
+    // each new index shows InProgress to its first 3 describes
+    fake.set_index_build_describes(3);
+    // a collection made outside Kubernetes with dim 8, which the spec below says is 16
+    let made = fake.create_collection(json!({"collectionName": "legacy", "schema": {"fields": [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": true},
+        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": 8}}]}}));
+    assert_eq!(made["code"], 0, "{made}");
+    let mut c = Cluster::start().await;
+    c.start_operator(Path::new(OPERATOR), &["--resync-interval", "2s"])
+        .await;
+    let ns = "update-v2";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    let conn = connection(&fake.uri());
+    let schema = |dim: u32| {
+        format!(
+            r#"schema:
+    fields:
+      - {{name: id, dataType: Int64, isPrimary: true}}
+      - {{name: vector, dataType: FloatVector, dim: {dim}}}"#
+        )
+    };
+    // the collection first, alone: it cannot load before its index exists
+    c.apply(&format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: articles, namespace: {ns}}}
+spec:
+  collectionName: articles
+  {conn}
+  {}
+  loadState: Loaded
+---
+apiVersion: zilliz.io/v1alpha1
+kind: ZillizCollection
+metadata: {{name: legacy, namespace: {ns}}}
+spec:
+  collectionName: legacy
+  {conn}
+  {}
+"#,
+        schema(8),
+        schema(16)
+    ))
+    .await;
+    let o = c
+        .wait_reason(ns, "zcol/articles", "Ready", "IndexMissing", WAIT)
+        .await;
+    let reconciling = o["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Reconciling"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(reconciling["status"], "True", "{reconciling}");
+    assert_eq!(fake.calls("POST", "/v2/vectordb/collections/load"), 0);
+
+    // drift: adopted, reported with each difference, and an Event; nothing destructive
+    let o = c
+        .wait_reason(ns, "zcol/legacy", "Ready", "SpecMismatch", WAIT)
+        .await;
+    let message = ready_message(&o);
+    assert!(
+        message.contains("schema.fields[vector].dim: declared 16, observed 8"),
+        "{message}"
+    );
+    assert_eq!(o["status"]["origin"], "Adopted");
+    let stalled = o["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Stalled"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stalled["status"], "True", "{stalled}");
+    zilliz_devkit::e2e::eventually("a SpecMismatch Event", WAIT, || async {
+        events_of(&c, ns, "legacy")
+            .await
+            .contains(&"SpecMismatch".to_string())
+    })
+    .await;
+
+    // the index: created, building (STATE shows it), then Ready; the collection then loads
+    c.apply(&format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizIndex
+metadata: {{name: vector-idx, namespace: {ns}}}
+spec:
+  indexName: vector_idx
+  collectionRef: {{name: articles}}
+  fieldName: vector
+  indexType: HNSW
+  metricType: COSINE
+  params: {{M: "16", efConstruction: "200"}}
+"#
+    ))
+    .await;
+    let o = c
+        .wait_reason(ns, "zidx/vector-idx", "Ready", "IndexBuilding", WAIT)
+        .await;
+    assert_eq!(o["status"]["observed"]["indexState"], "InProgress");
+    c.wait_ready(ns, &["zidx/vector-idx", "zcol/articles"], WAIT)
+        .await;
+    let index = c.kubectl_ok(&["get", "zidx/vector-idx", "-n", ns]).await;
+    assert!(
+        index.contains("TYPE") && index.contains("HNSW") && index.contains("Finished"),
+        "{index}"
+    );
+    let state = fake
+        .collection_state("default", "articles")
+        .expect("created");
+    assert!(state.loaded, "loadState: Loaded loads the collection");
+    let listed = c.kubectl_ok(&["get", "zcol", "-n", ns]).await;
+    assert!(
+        listed.contains("LOAD") && listed.contains("Loaded"),
+        "{listed}"
+    );
+
+    // ttlSeconds changed: altered in place, shown in status, told by an Event
+    c.kubectl_ok(&[
+        "patch",
+        "zcol/articles",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"params":{"ttlSeconds":3600}}}"#,
+    ])
+    .await;
+    zilliz_devkit::e2e::eventually("ttl altered and observed", WAIT, || async {
+        let o = c.get_json(&["get", "zcol/articles", "-n", ns]).await;
+        o["status"]["observed"]["ttlSeconds"] == 3600
+    })
+    .await;
+    let state = fake.collection_state("default", "articles").expect("kept");
+    assert_eq!(
+        state
+            .definition
+            .properties
+            .get("collection.ttl.seconds")
+            .map(String::as_str),
+        Some("3600")
+    );
+    assert!(
+        events_of(&c, ns, "articles")
+            .await
+            .contains(&"Updated".to_string())
+    );
+
+    // released on request
+    c.kubectl_ok(&[
+        "patch",
+        "zcol/articles",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"loadState":"Released"}}"#,
+    ])
+    .await;
+    zilliz_devkit::e2e::eventually("released", WAIT, || async {
+        !fake
+            .collection_state("default", "articles")
+            .is_some_and(|s| s.loaded)
+    })
+    .await;
+
+    // converged: resyncs only read
+    c.wait_ready(ns, &["zcol/articles"], WAIT).await;
+    let mutating = |f: &ZillizFake| {
+        ["create", "drop", "load", "release", "alter_properties"]
+            .iter()
+            .map(|r| f.calls("POST", &format!("/v2/vectordb/collections/{r}")))
+            .sum::<usize>()
+            + f.calls("POST", "/v2/vectordb/indexes/create")
+    };
+    let before = mutating(&fake);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        mutating(&fake),
+        before,
+        "a converged resync changes nothing"
+    );
+    // the mismatched collection was never dropped or recreated
+    assert_eq!(fake.calls("POST", "/v2/vectordb/collections/drop"), 0);
+    assert_eq!(fake.calls("POST", "/v2/vectordb/collections/create"), 1);
+    let legacy = fake.collection_state("default", "legacy").expect("kept");
+    assert_eq!(
+        legacy.definition.fields[1]
+            .params
+            .get("dim")
+            .map(String::as_str),
+        Some("8")
+    );
+
+    c.kubectl_ok(&[
+        "delete",
+        "-n",
+        ns,
+        "zidx/vector-idx",
+        "zcol/articles",
+        "zcol/legacy",
+        "--timeout=60s",
+    ])
+    .await;
+    assert!(fake.collection_state("default", "articles").is_none());
+    assert!(fake.collection_state("default", "legacy").is_none());
+}
