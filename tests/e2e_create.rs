@@ -59,7 +59,8 @@ async fn a_quick_setup_collection_is_created_on_a_real_milvus_an_existing_one_ad
         .expect("create");
     assert_eq!(made.status(), 200);
     let mut c = Cluster::start().await;
-    c.start_operator(Path::new(OPERATOR), &[]).await;
+    c.start_operator(Path::new(OPERATOR), &["--resync-interval", "2s"])
+        .await;
     let ns = "create-v1";
     c.apply(&namespace_yaml(ns)).await;
     c.apply(&secret_yaml(ns, "creds", "apiKey", milvus::ROOT_TOKEN))
@@ -103,6 +104,19 @@ spec:
     .await;
     let o = c.get_json(&["get", "zcol/articles", "-n", ns]).await;
     assert_eq!(o["status"]["origin"], "Created", "{}", o["status"]);
+    // status shows what the server has: its fields and, once loaded, the load state
+    assert!(
+        o["status"]["observed"]["fields"]
+            .to_string()
+            .contains("vector: FloatVector(dim=8)"),
+        "{}",
+        o["status"]
+    );
+    c.eventually("status shows the collection Loaded", WAIT, || async {
+        let o = c.get_json(&["get", "zcol/articles", "-n", ns]).await;
+        o["status"]["observed"]["loadState"] == "Loaded"
+    })
+    .await;
     assert!(
         events_of(&c, ns, "articles")
             .await
@@ -297,8 +311,12 @@ async fn load_state_ttl_index_build_and_drift_are_kept_in_step_and_reported() {
         {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": 8}}]}}));
     assert_eq!(made["code"], 0, "{made}");
     let mut c = Cluster::start().await;
-    c.start_operator(Path::new(OPERATOR), &["--resync-interval", "2s"])
-        .await;
+    // a slow pace of 16-20 s for what needs someone to act, to see it is used
+    c.start_operator(
+        Path::new(OPERATOR),
+        &["--resync-interval", "2s", "--backoff-cap", "20s"],
+    )
+    .await;
     let ns = "update-v2";
     c.apply(&namespace_yaml(ns)).await;
     c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
@@ -389,6 +407,29 @@ spec:
     assert_eq!(o["status"]["observed"]["indexState"], "InProgress");
     c.wait_ready(ns, &["zidx/vector-idx", "zcol/articles"], WAIT)
         .await;
+    // bad input the CRD cannot catch: the server's refusal, as InvalidSpec, no retry storm
+    c.apply(&format!(
+        r#"apiVersion: zilliz.io/v1alpha1
+kind: ZillizIndex
+metadata: {{name: typo-idx, namespace: {ns}}}
+spec: {{indexName: typo_idx, collectionRef: {{name: articles}}, fieldName: vectr}}
+"#
+    ))
+    .await;
+    let o = c
+        .wait_reason(ns, "zidx/typo-idx", "Synced", "InvalidSpec", WAIT)
+        .await;
+    assert!(ready_message(&o).contains("vectr"), "{}", o["status"]);
+    let tries = fake.calls("POST", "/v2/vectordb/indexes/create");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        fake.calls("POST", "/v2/vectordb/indexes/create"),
+        tries,
+        "a refused create is not retried at the resync pace"
+    );
+    c.kubectl_ok(&["delete", "-n", ns, "zidx/typo-idx", "--timeout=60s"])
+        .await;
+
     let index = c.kubectl_ok(&["get", "zidx/vector-idx", "-n", ns]).await;
     assert!(
         index.contains("TYPE") && index.contains("HNSW") && index.contains("Finished"),

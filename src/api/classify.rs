@@ -216,7 +216,8 @@ fn class_of_code(code: i64) -> Option<ErrorClass> {
         1 | 2 | 4 | 8 | 12 | 103 | 106 | 1807 | 10001 | 40003 => Transient,
         1800 | 1400 | 1401 | 80001 | 80002 | 21119 | 96012..=96016 | 96027 => Credentials,
         80021 | 80022 | 96021 | 96022 => Unsupported,
-        1801 | 1802 | 80000 | 90103 | 90104 | 96025 => BadRequest,
+        // 105: illegal schema (a create)
+        105 | 1801 | 1802 | 80000 | 90103 | 90104 | 96025 => BadRequest,
         // 65535 is Milvus' catch-all: the message says what it is.
         _ => return None,
     })
@@ -226,6 +227,9 @@ fn class_of_message(message: &str) -> Option<ErrorClass> {
     let m = message.to_ascii_lowercase();
     if m.contains("release it first") || m.contains("is loaded") {
         Some(ErrorClass::NeedsRelease)
+    } else if m.contains("with different parameters") || m.contains("at most one distinct index") {
+        // a create whose name is taken by a different definition (docs/zilliz-api.md)
+        Some(ErrorClass::BadRequest)
     } else if m.contains("default partition cannot be deleted") {
         Some(ErrorClass::Unsupported)
     } else if m.contains("permissiondenied") || m.contains("permission denied") {
@@ -268,6 +272,17 @@ mod tests {
 
     fn class(env: Envelope, status: u16, body: &str) -> Result<serde_json::Value, ErrorClass> {
         classify(env, status, None, body.as_bytes()).map_err(|e| e.class)
+    }
+
+    #[test]
+    fn a_create_refused_for_its_definition_is_a_bad_request() {
+        for body in [
+            r#"{"code":65535,"message":"create duplicate collection with different parameters, collection: articles"}"#,
+            r#"{"code":65535,"message":"at most one distinct index is allowed per field"}"#,
+            r#"{"code":105,"message":"illegal schema"}"#,
+        ] {
+            assert_eq!(class(Envelope::V2, 200, body), Err(BadRequest), "{body}");
+        }
     }
 
     #[test]

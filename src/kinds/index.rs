@@ -4,8 +4,8 @@
 
 use super::desired::WantIndex;
 use super::{
-    Address, Attempt, Call, Contains, Creatable, Desired, Facts, Managed, Observation, Observed,
-    Plan, Refs, Reply, Script, Step, address_refs, address_secrets, check_container,
+    Address, Attempt, Call, Contains, Creatable, Desired, Evidence, Facts, Managed, Observation,
+    Observed, Plan, Refs, Reply, Script, Step, address_refs, address_secrets, check_container,
     collection_source, data_drop_error, non_empty,
 };
 use crate::api::ApiError;
@@ -64,9 +64,20 @@ impl Managed for ZillizIndex {
             if e.class != ErrorClass::NeedsRelease {
                 return data_drop_error(plan, s, e, Call::HasIndex);
             }
-            // Never release a serving collection unless the spec allows it.
+            // Never release a serving collection unless the spec allows it. The server refuses
+            // the drop of any index of a loaded collection, even one that does not exist (a
+            // create it refused): a read tells.
             if !plan.release_collection || released {
-                return Ok(Attempt::Blocked(e.clone()));
+                return Ok(match s.ask(Call::HasIndex)? {
+                    Ok(Reply::Has(false)) => Attempt::Absent(
+                        Evidence::ReadSaysAbsent,
+                        format!(
+                            "{} does not exist (the drop answered \"{e}\" and a read confirmed it)",
+                            plan.what
+                        ),
+                    ),
+                    _ => Attempt::Blocked(e.clone()),
+                });
             }
             if let Err(r) = s.ask(Call::ReleaseCollection)? {
                 return data_drop_error(plan, s, r, Call::HasIndex);

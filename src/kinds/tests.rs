@@ -1065,8 +1065,21 @@ fn an_index_of_a_loaded_collection_is_blocked_unless_the_spec_allows_a_release()
             Attempt::Dropped("index vec_idx of collection default.books dropped".into())
         );
     }
-    let blocked = drop_index(false, &[(DropIndex, loaded())]);
+    let blocked = drop_index(
+        false,
+        &[(DropIndex, loaded()), (HasIndex, Ok(Reply::Has(true)))],
+    );
     assert_eq!(blocked, Attempt::Blocked(loaded().unwrap_err()));
+    // a read that fails settles nothing: still blocked
+    let blocked = drop_index(false, &[(DropIndex, loaded()), (HasIndex, unavailable())]);
+    assert_eq!(blocked, Attempt::Blocked(loaded().unwrap_err()));
+    // the server refuses the drop of any index of a loaded collection, even of one that does
+    // not exist (a create it refused): a read that says so lets it go
+    let (evidence, _) = absent(drop_index(
+        false,
+        &[(DropIndex, loaded()), (HasIndex, Ok(Reply::Has(false)))],
+    ));
+    assert_eq!(evidence, Evidence::ReadSaysAbsent);
     assert_eq!(
         drop_index(
             true,
@@ -1089,6 +1102,7 @@ fn an_index_of_a_loaded_collection_is_blocked_unless_the_spec_allows_a_release()
                 (DropIndex, loaded()),
                 (ReleaseCollection, Ok(Reply::Done)),
                 (DropIndex, loaded()),
+                (HasIndex, Ok(Reply::Has(true))),
             ]
         ),
         Attempt::Blocked(loaded().unwrap_err())
