@@ -1,6 +1,7 @@
 //! The newcomer's demo (`cargo run -p zilliz-devkit --bin demo`) end to end, with this
-//! package's operator binary: every external resource is dropped exactly once, the Orphan
-//! example is kept without a call, and nothing is left behind.
+//! package's operator binary: the whole life. What the examples declare and does not exist is
+//! created once, what exists is adopted, every external resource is dropped exactly once, the
+//! Orphan example is kept without a call, and nothing is left behind.
 
 use std::path::Path;
 use zilliz_devkit::demo::{self, Error};
@@ -36,17 +37,40 @@ async fn the_demo_drops_every_example_exactly_once() {
             "{row:?}"
         );
     }
+    // created from spec once, or adopted without a create
+    for (object, origin, creates) in [
+        ("zcol/articles", "Created", 1),
+        ("zpart/articles-2024", "Created", 1),
+        ("zidx/articles-vector", "Created", 1),
+        ("zidx/docs-vector", "Adopted", 0),
+    ] {
+        let row = summary.row(object).unwrap();
+        assert_eq!(row.origin.as_deref(), Some(origin), "{row:?}");
+        assert_eq!(row.creates, Some(creates), "{row:?}");
+        if creates == 1 {
+            assert_eq!(
+                row.events.first().map(String::as_str),
+                Some("Created"),
+                "{row:?}"
+            );
+        }
+    }
     let part = summary.row("zpart/articles-2024").unwrap();
     assert_eq!(part.releases, 1, "{part:?}");
     let cluster = summary.row("zc/analytics").unwrap();
     assert_eq!(cluster.events, ["DropAccepted", "Dropped"], "{cluster:?}");
 
-    // Orphan: no call, the collection stays on Milvus
+    // created on the real Milvus from its quick setup; Orphan: no drop, the collection stays
     let orphan = summary.row("zcol/self-hosted-docs").unwrap();
     assert_eq!(orphan.policy, "Orphan", "{orphan:?}");
+    assert_eq!(orphan.origin.as_deref(), Some("Created"), "{orphan:?}");
     assert!(orphan.exists_after, "{orphan:?}");
-    assert_eq!(orphan.events, ["Orphaned"], "{orphan:?}");
-    assert_eq!(summary.milvus_before, ["docs"]);
+    assert_eq!(orphan.events, ["Created", "Orphaned"], "{orphan:?}");
+    assert!(
+        summary.milvus_before.is_empty(),
+        "{:?}",
+        summary.milvus_before
+    );
     assert_eq!(summary.milvus_after, ["docs"]);
 
     // only the drops above reached the fake, each once

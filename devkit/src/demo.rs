@@ -72,6 +72,12 @@ pub struct Row {
     pub policy: String,
     /// The external resource it names, and where it lives.
     pub resource: String,
+    /// `Created` (this object created its resource) or `Adopted` (found it there), as its
+    /// status said once Ready.
+    pub origin: Option<String>,
+    /// Create calls that named this resource; `None` on the real Milvus (the collection list
+    /// before/after tells).
+    pub creates: Option<usize>,
     /// Drop calls that named this resource; `None` on the real Milvus (its calls are not
     /// counted: the collection list before/after tells).
     pub drops: Option<usize>,
@@ -114,7 +120,7 @@ struct Out {
     tty: bool,
 }
 
-const STEPS: usize = 12;
+const STEPS: usize = 11;
 
 impl Out {
     fn new() -> Out {
@@ -337,39 +343,23 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
     out.step("Start the Zilliz Cloud fake (control plane v2 + data plane v2)");
     let fake = ZillizFake::start(DEMO_API_KEY).await;
     fake.add_cluster(CLUSTER_ID);
-    fake.add_collection("default", "medium_articles", false);
-    fake.add_partition("default", "medium_articles", "y2024", true);
-    fake.add_index("default", "medium_articles", "vector_idx");
     fake.add_collection("default", "docs", false);
     fake.add_index("default", "docs", "vector_idx");
+    // a new index shows InProgress to its first describes, as a real build does
+    fake.set_index_build_describes(2);
     out.say(&format!(
         "fake on {} (API key {DEMO_API_KEY}) holds:\n  \
          cluster {CLUSTER_ID} RUNNING\n  \
-         collection default/medium_articles, its partition y2024 (loaded) and index vector_idx\n  \
-         collection default/docs and its index vector_idx",
+         collection default/docs and its index vector_idx (to be adopted)\n  \
+         no medium_articles: the examples declare it, its partition and its index, and the\n  \
+         operator creates them",
         fake.uri()
     ));
 
-    out.step("Create a real collection on Milvus (REST v1)");
-    out.command(&format!(
-        "curl -X POST {}/v1/vector/collections/create -d '{{\"collectionName\":\"docs\",\"dimension\":4}}'",
-        milvus.base
-    ));
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}/v1/vector/collections/create", milvus.base))
-        .json(&json!({"collectionName": "docs", "dimension": 4}))
-        .send()
-        .await
-        .map_err(|e| failed(format!("create on Milvus: {e}")))?
-        .json()
-        .await
-        .map_err(|e| failed(format!("create on Milvus: {e}")))?;
-    out.output(&created.to_string());
-    if created["code"] != 200 {
-        return Err(failed(format!("Milvus did not create docs: {created}")));
-    }
     let milvus_before = milvus_collections(&milvus).await?;
-    out.say(&format!("Milvus collections: {milvus_before:?}"));
+    out.say(&format!(
+        "Milvus collections: {milvus_before:?} (examples/collection.yaml declares docs)"
+    ));
 
     out.step("Install the CRDs");
     let crds = workspace_root().join("crds");
@@ -429,7 +419,21 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
     let mut args = vec!["wait", "-n", ns, "--for=condition=Ready", "--timeout=60s"];
     args.extend(objects);
     kubectl(&out, &c, &args, None).await?;
+    out.say("LOAD is what the server says of each collection; TYPE and STATE of each index");
     kubectl(&out, &c, &["get", "-n", ns, "zc,zcol,zpart,zidx"], None).await?;
+    let origins: BTreeMap<String, String> = {
+        let listed = kubectl_json(&c, &["get", "-n", ns, "zc,zcol,zpart,zidx"]).await?;
+        listed["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| {
+                let origin = o["status"]["origin"].as_str()?;
+                Some((short_ref(o), origin.to_string()))
+            })
+            .collect()
+    };
     let policies: BTreeMap<String, String> = {
         let listed = kubectl_json(&c, &["get", "-n", ns, "zc,zcol,zpart,zidx"]).await?;
         listed["items"]
@@ -438,15 +442,8 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
             .unwrap_or_default()
             .iter()
             .map(|o| {
-                let short = match o["kind"].as_str().unwrap_or_default() {
-                    "ZillizCluster" => "zc",
-                    "ZillizCollection" => "zcol",
-                    "ZillizPartition" => "zpart",
-                    _ => "zidx",
-                };
-                let name = o["metadata"]["name"].as_str().unwrap_or_default();
                 let policy = o["spec"]["deletionPolicy"].as_str().unwrap_or("Delete");
-                (format!("{short}/{name}"), policy.to_string())
+                (short_ref(o), policy.to_string())
             })
             .collect()
     };
@@ -537,7 +534,7 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
     let coll = |name: &'static str| move |b: &Value| b["collectionName"] == name;
     let row = |object: &str,
                resource: String,
-               drops: Option<usize>,
+               (creates, drops): (Option<usize>, Option<usize>),
                releases: usize,
                exists_after: bool,
                events: Vec<String>| Row {
@@ -547,6 +544,8 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
             .cloned()
             .unwrap_or_else(|| "Delete".into()),
         resource,
+        origin: origins.get(object).cloned(),
+        creates,
         drops,
         releases,
         exists_after,
@@ -556,9 +555,14 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
         row(
             "zpart/articles-2024",
             "partition medium_articles/y2024 (fake)".into(),
-            Some(count("POST", "/v2/vectordb/partitions/drop", &|b| {
-                b["collectionName"] == "medium_articles" && b["partitionName"] == "y2024"
-            })),
+            (
+                Some(count("POST", "/v2/vectordb/partitions/create", &|b| {
+                    b["collectionName"] == "medium_articles" && b["partitionName"] == "y2024"
+                })),
+                Some(count("POST", "/v2/vectordb/partitions/drop", &|b| {
+                    b["collectionName"] == "medium_articles" && b["partitionName"] == "y2024"
+                })),
+            ),
             count("POST", "/v2/vectordb/partitions/release", &|b| {
                 b["collectionName"] == "medium_articles"
                     && b["partitionNames"]
@@ -571,9 +575,16 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
         row(
             "zidx/articles-vector",
             "index medium_articles/vector_idx (fake)".into(),
-            Some(count("POST", "/v2/vectordb/indexes/drop", &|b| {
-                b["collectionName"] == "medium_articles" && b["indexName"] == "vector_idx"
-            })),
+            (
+                Some(count(
+                    "POST",
+                    "/v2/vectordb/indexes/create",
+                    &coll("medium_articles"),
+                )),
+                Some(count("POST", "/v2/vectordb/indexes/drop", &|b| {
+                    b["collectionName"] == "medium_articles" && b["indexName"] == "vector_idx"
+                })),
+            ),
             0,
             fake.has_index("default", "medium_articles", "vector_idx"),
             events_of("ZillizIndex", "articles-vector"),
@@ -581,9 +592,12 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
         row(
             "zidx/docs-vector",
             "index docs/vector_idx (fake)".into(),
-            Some(count("POST", "/v2/vectordb/indexes/drop", &|b| {
-                b["collectionName"] == "docs" && b["indexName"] == "vector_idx"
-            })),
+            (
+                Some(count("POST", "/v2/vectordb/indexes/create", &coll("docs"))),
+                Some(count("POST", "/v2/vectordb/indexes/drop", &|b| {
+                    b["collectionName"] == "docs" && b["indexName"] == "vector_idx"
+                })),
+            ),
             0,
             fake.has_index("default", "docs", "vector_idx"),
             events_of("ZillizIndex", "docs-vector"),
@@ -591,11 +605,18 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
         row(
             "zcol/articles",
             "collection medium_articles (fake)".into(),
-            Some(count(
-                "POST",
-                "/v2/vectordb/collections/drop",
-                &coll("medium_articles"),
-            )),
+            (
+                Some(count(
+                    "POST",
+                    "/v2/vectordb/collections/create",
+                    &coll("medium_articles"),
+                )),
+                Some(count(
+                    "POST",
+                    "/v2/vectordb/collections/drop",
+                    &coll("medium_articles"),
+                )),
+            ),
             0,
             fake.has_collection("default", "medium_articles"),
             events_of("ZillizCollection", "articles"),
@@ -603,7 +624,7 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
         row(
             "zcol/self-hosted-docs",
             "collection docs (Milvus)".into(),
-            None,
+            (None, None),
             0,
             milvus_after.iter().any(|n| n == "docs"),
             events_of("ZillizCollection", "self-hosted-docs"),
@@ -611,7 +632,10 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
         row(
             "zc/analytics",
             format!("cluster {CLUSTER_ID} (fake)"),
-            Some(fake.calls("DELETE", &format!("/v2/clusters/{CLUSTER_ID}/drop"))),
+            (
+                Some(0),
+                Some(fake.calls("DELETE", &format!("/v2/clusters/{CLUSTER_ID}/drop"))),
+            ),
             0,
             fake.cluster_status(CLUSTER_ID)
                 .is_some_and(|s| s != "DELETED"),
@@ -649,6 +673,18 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
     Ok(summary)
 }
 
+/// `kind/name` as kubectl spells it.
+fn short_ref(o: &Value) -> String {
+    let short = match o["kind"].as_str().unwrap_or_default() {
+        "ZillizCluster" => "zc",
+        "ZillizCollection" => "zcol",
+        "ZillizPartition" => "zpart",
+        _ => "zidx",
+    };
+    let name = o["metadata"]["name"].as_str().unwrap_or_default();
+    format!("{short}/{name}")
+}
+
 fn print_summary(s: &Summary) {
     println!(
         "
@@ -659,24 +695,35 @@ Summary ({:.1}s)",
         "OBJECT",
         "POLICY",
         "EXTERNAL RESOURCE",
+        "ORIGIN",
         "CALLS",
         "AFTER",
         "EVENTS",
     ];
-    let cells: Vec<[String; 6]> = s
+    let cells: Vec<[String; 7]> = s
         .rows
         .iter()
         .map(|r| {
-            let calls = match (r.drops, r.releases) {
-                (None, _) => "- (real Milvus)".to_string(),
-                (Some(d), 0) => format!("drop x{d}"),
-                (Some(d), n) => format!("release x{n}, drop x{d}"),
+            let calls = match (r.creates, r.drops, r.releases) {
+                (_, None, _) => "- (real Milvus)".to_string(),
+                (c, Some(d), n) => {
+                    let mut calls = Vec::new();
+                    if let Some(c) = c.filter(|c| *c > 0) {
+                        calls.push(format!("create x{c}"));
+                    }
+                    if n > 0 {
+                        calls.push(format!("release x{n}"));
+                    }
+                    calls.push(format!("drop x{d}"));
+                    calls.join(", ")
+                }
             };
             let after = if r.exists_after { "kept" } else { "gone" };
             [
                 r.object.clone(),
                 r.policy.clone(),
                 r.resource.clone(),
+                r.origin.clone().unwrap_or_else(|| "-".into()),
                 calls,
                 after.to_string(),
                 r.events.join(","),
