@@ -15,6 +15,17 @@
 //! `partitions/create|list`, `indexes/create|describe|list` (a build can take a number of
 //! describes, [`ZillizFake::set_index_build_describes`]). State is kept per (database,
 //! collection) and read back with [`ZillizFake::collection_state`].
+//!
+//! Clusters (v2 and v1 control plane, same facts): `createDedicated|createServerless|createFree`
+//! (v1: `create`) answer `{clusterId, username, password, prompt}` and refuse a name already
+//! used in the project with 80010; a new cluster is `CREATING` for a configurable number of
+//! describes or a time ([`ZillizFake::set_create_phase`]) before `RUNNING`; lists carry name,
+//! project, status, CUs and replicas, page by `pageSize` and `currentPage` (v1: `current`) and
+//! can lag behind creates ([`ZillizFake::set_list_lag`]); `modify` takes exactly one of
+//! `cuSize` and `replica` and only when `RUNNING` (`MODIFYING`, then `RUNNING`), `suspend` and
+//! `resume` go through `SUSPENDING`/`SUSPENDED` and `RESUMING` (dedicated plans only, 80021
+//! otherwise). The answer of a create can be lost after the cluster was made
+//! ([`ZillizFake::fault_next_create`]).
 
 use serde_json::{Value, json};
 use std::{
@@ -31,9 +42,20 @@ struct State {
     token: String,
     /// the fake's own URI: the data plane endpoint that cluster describes report
     uri: String,
-    /// cluster id → status; `describes_until_deleted` counts down after a drop
-    clusters: BTreeMap<String, String>,
-    describes_until_deleted: BTreeMap<String, u32>,
+    /// cluster id → cluster (see [`FakeCluster`])
+    clusters: BTreeMap<String, FakeCluster>,
+    /// how long a create's `CREATING` lasts (see [`ZillizFake::set_create_phase`])
+    create_phase: PhaseLength,
+    /// how long `MODIFYING`, `SUSPENDING` and `RESUMING` last
+    change_phase: PhaseLength,
+    /// list answers a newly created cluster is missing from (see [`ZillizFake::set_list_lag`])
+    list_lag: u32,
+    /// what happens to the answer of the next cluster create (see [`ZillizFake::fault_next_create`])
+    create_fault: Option<CreateFault>,
+    /// clusters created so far (makes the next id)
+    created_clusters: u64,
+    /// the next answer is held back this long instead of [`State::latency`] (once)
+    delay_once: Option<Duration>,
     collections: BTreeSet<Key>,
     loaded_collections: BTreeSet<Key>,
     partitions: BTreeSet<(Key, String)>,
@@ -759,6 +781,450 @@ fn describe_collection(s: &mut State, key: &Key) -> Value {
     })
 }
 
+/// One cluster the fake holds: what a describe answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeCluster {
+    pub cluster_id: String,
+    pub cluster_name: String,
+    pub project_id: String,
+    pub region_id: String,
+    /// `Free`, `Serverless`, `Standard` or `Enterprise`
+    pub plan: String,
+    /// empty for serverless and free clusters
+    pub cu_type: String,
+    pub cu_size: u32,
+    pub replica: u32,
+    /// CREATING, RUNNING, MODIFYING, SUSPENDING, SUSPENDED, RESUMING, DELETING, DELETED
+    pub status: String,
+    /// where a transitional status goes, and when
+    phase: Option<Phase>,
+    /// list answers still to leave it out (a list that lags behind a create)
+    unlisted_for: u32,
+}
+
+impl FakeCluster {
+    fn dedicated(&self) -> bool {
+        matches!(self.plan.as_str(), "Standard" | "Enterprise")
+    }
+
+    fn describe(&self, uri: &str) -> Value {
+        let progress = match self.status.as_str() {
+            "CREATING" => 50,
+            _ => 100,
+        };
+        json!({
+            "clusterId": self.cluster_id,
+            "clusterName": self.cluster_name,
+            "projectId": self.project_id,
+            "regionId": self.region_id,
+            "plan": self.plan,
+            "cuType": self.cu_type,
+            "cuSize": self.cu_size,
+            "replica": self.replica,
+            "status": self.status,
+            "connectAddress": uri,
+            "privateLinkAddress": "",
+            "storageSize": 0,
+            "createProgress": progress,
+            "createTime": "2026-12-02T10:00:00Z",
+        })
+    }
+
+    /// Moves to the phase's next status once its time has passed and no describe is owed.
+    fn settle(&mut self, now: Instant) {
+        if let Some(p) = &self.phase
+            && p.describes == 0
+            && p.until.is_none_or(|u| now >= u)
+        {
+            self.status = p.to.to_string();
+            self.phase = None;
+        }
+    }
+
+    /// What a describe sees: the transitional status for the phase's describes, then the next.
+    fn described(&mut self, now: Instant) {
+        self.settle(now);
+        if let Some(p) = &mut self.phase {
+            p.describes = p.describes.saturating_sub(1);
+        }
+    }
+
+    fn enter(&mut self, status: &str, to: &'static str, length: PhaseLength, now: Instant) {
+        self.status = status.to_string();
+        self.phase = Some(Phase {
+            to,
+            describes: length.describes,
+            until: (!length.duration.is_zero()).then(|| now + length.duration),
+        });
+    }
+}
+
+/// A transitional status's end: the status after it, the describes still to show it and the
+/// instant before which it lasts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Phase {
+    to: &'static str,
+    describes: u32,
+    until: Option<Instant>,
+}
+
+/// How long a transitional status (`CREATING`, `MODIFYING`, ...) lasts: the first `describes`
+/// describes show it, and it lasts at least `duration` (both must be over).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhaseLength {
+    pub describes: u32,
+    pub duration: Duration,
+}
+
+impl PhaseLength {
+    pub fn describes(n: u32) -> PhaseLength {
+        PhaseLength {
+            describes: n,
+            duration: Duration::ZERO,
+        }
+    }
+
+    pub fn lasting(d: Duration) -> PhaseLength {
+        PhaseLength {
+            describes: 0,
+            duration: d,
+        }
+    }
+}
+
+/// What becomes of the answer of the next cluster create: the cluster is created either way
+/// (the server did its work), only its answer is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateFault {
+    /// A gateway answers 504 with an HTML page.
+    GatewayTimeout,
+    /// The answer is held back this long (longer than the client's timeout: the client gives
+    /// up and closes the connection before it arrives).
+    Delay(Duration),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Version {
+    V1,
+    V2,
+}
+use Version::{V1, V2};
+
+impl Version {
+    /// The success envelope: code 200 in v1, 0 in v2.
+    fn ok(self, data: Value) -> Value {
+        match self {
+            V1 => json!({"code": 200, "data": data}),
+            V2 => ok(data),
+        }
+    }
+}
+
+/// The code this fake answers a control plane request it refuses as malformed (both or
+/// neither of `cuSize` and `replica`, a missing field, a cluster not `RUNNING`).
+/// UNCONFIRMED: the real code of each case is not documented; 80000 is the documented "bad
+/// request" code (`docs/zilliz-api.md`).
+pub const CLUSTER_BAD_REQUEST: i64 = 80000;
+
+fn not_exist() -> Value {
+    envelope(80020, "Cluster not exist or you don't have permission.")
+}
+
+/// A field of a request body, as the control plane reads it.
+fn text(body: &Value, key: &str) -> Option<String> {
+    body[key]
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// A query parameter (`pageSize=10&currentPage=2`).
+fn query_param(query: &str, key: &str) -> Option<usize> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| v.parse().ok()).flatten()
+    })
+}
+
+/// The control plane's cluster routes (`rest`: the segments after `/v1/clusters` or
+/// `/v2/clusters`).
+#[allow(clippy::too_many_arguments)]
+fn control_plane(
+    s: &mut State,
+    version: Version,
+    method: &str,
+    rest: &[&str],
+    body: &Value,
+    query: &str,
+    token: &str,
+    now: Instant,
+) -> Reply {
+    let json = Reply::Json;
+    let denied = |s: &State, id: &str| s.denied.get(token).is_some_and(|ids| ids.contains(id));
+    match (method, rest) {
+        ("GET", []) => {
+            let page_key = if version == V1 {
+                "current"
+            } else {
+                "currentPage"
+            };
+            let all: Vec<Value> = s
+                .clusters
+                .values_mut()
+                .filter_map(|c| {
+                    c.settle(now);
+                    if c.unlisted_for > 0 {
+                        c.unlisted_for -= 1;
+                        return None;
+                    }
+                    (c.status != "DELETED").then(|| {
+                        json!({
+                            "clusterId": c.cluster_id,
+                            "clusterName": c.cluster_name,
+                            "projectId": c.project_id,
+                            "regionId": c.region_id,
+                            "plan": c.plan,
+                            "status": c.status,
+                            "cuSize": c.cu_size,
+                            "replica": c.replica,
+                        })
+                    })
+                })
+                .collect();
+            let count = all.len();
+            match query_param(query, "pageSize") {
+                None => json(200, version.ok(json!({"count": count, "clusters": all}))),
+                Some(size) => {
+                    let size = size.max(1);
+                    let page = query_param(query, page_key).unwrap_or(1).max(1);
+                    let clusters: Vec<Value> =
+                        all.into_iter().skip((page - 1) * size).take(size).collect();
+                    json(
+                        200,
+                        version.ok(json!({
+                            "count": count,
+                            "currentPage": page,
+                            "pageSize": size,
+                            "clusters": clusters,
+                        })),
+                    )
+                }
+            }
+        }
+        ("POST", [kind @ ("create" | "createDedicated" | "createServerless" | "createFree")]) => {
+            let plan_of_route = match (*kind, version) {
+                ("createServerless", V2) => Some("Serverless"),
+                ("createFree", V2) => Some("Free"),
+                ("createDedicated", V2) | ("create", V1) => None,
+                // v1 has only `create`, v2 has no `create`
+                _ => return Reply::Text(404, "404 page not found"),
+            };
+            create_cluster(s, version, plan_of_route, body, now)
+        }
+        (_, [id, ..]) if denied(s, id) => json(200, not_exist()),
+        ("GET", [id]) => {
+            let uri = s.uri.clone();
+            match s.clusters.get_mut(*id) {
+                Some(c) => {
+                    c.described(now);
+                    json(200, version.ok(c.describe(&uri)))
+                }
+                None => json(200, not_exist()),
+            }
+        }
+        ("DELETE", [id, "drop"]) => {
+            let id = id.to_string();
+            let Some(c) = s.clusters.get_mut(&id).filter(|c| c.status != "DELETED") else {
+                return json(200, not_exist());
+            };
+            c.enter("DELETING", "DELETED", PhaseLength::describes(1), now);
+            json(
+                200,
+                version.ok(json!({
+                    "clusterId": id,
+                    "prompt": "The cluster has been deleted. If you consider this action to be an error, you have the option to restore the deleted cluster from the recycle bin within a 30-day period. Kindly note, this recovery feature does not apply to free clusters."
+                })),
+            )
+        }
+        ("POST", [id, action @ ("modify" | "suspend" | "resume")]) => {
+            let change = s.change_phase;
+            let Some(c) = s.clusters.get_mut(*id).filter(|c| c.status != "DELETED") else {
+                return json(200, not_exist());
+            };
+            c.settle(now);
+            if !c.dedicated() {
+                return json(
+                    200,
+                    envelope(
+                        80021,
+                        &format!("{} is not supported for {} clusters.", action, c.plan),
+                    ),
+                );
+            }
+            let (needs, during, to) = match *action {
+                "modify" => ("RUNNING", "MODIFYING", "RUNNING"),
+                "suspend" => ("RUNNING", "SUSPENDING", "SUSPENDED"),
+                _ => ("SUSPENDED", "RESUMING", "RUNNING"),
+            };
+            if *action == "modify" {
+                let cu = body["cuSize"].as_u64();
+                let replica = body["replica"].as_u64();
+                let limit = if c.plan == "Enterprise" { 1024 } else { 32 };
+                match (cu, replica) {
+                    (Some(_), Some(_)) | (None, None) => {
+                        return json(
+                            200,
+                            envelope(
+                                CLUSTER_BAD_REQUEST,
+                                "Invalid parameter: set exactly one of cuSize and replica.",
+                            ),
+                        );
+                    }
+                    (Some(cu), None) if cu == 0 || cu > limit => {
+                        return json(
+                            200,
+                            envelope(
+                                CLUSTER_BAD_REQUEST,
+                                &format!("Invalid parameter: cuSize {cu} is out of range."),
+                            ),
+                        );
+                    }
+                    _ => {}
+                }
+                if c.status != needs {
+                    return json(200, not_in(c, needs));
+                }
+                if let Some(cu) = cu {
+                    c.cu_size = cu as u32;
+                }
+                if let Some(r) = replica {
+                    c.replica = r as u32;
+                }
+            } else if c.status != needs {
+                return json(200, not_in(c, needs));
+            }
+            c.enter(during, to, change, now);
+            json(
+                200,
+                version.ok(json!({"clusterId": c.cluster_id, "prompt": "Submission successful."})),
+            )
+        }
+        _ => Reply::Text(404, "404 page not found"),
+    }
+}
+
+fn not_in(c: &FakeCluster, needs: &str) -> Value {
+    envelope(
+        CLUSTER_BAD_REQUEST,
+        &format!(
+            "The cluster {} is {}; this operation needs it {needs}.",
+            c.cluster_id, c.status
+        ),
+    )
+}
+
+/// `createDedicated` (`plan_of_route` `None`: the body's plan, Standard or Enterprise; also
+/// v1's `create`, which may name any plan), `createServerless`, `createFree`.
+fn create_cluster(
+    s: &mut State,
+    version: Version,
+    plan_of_route: Option<&str>,
+    body: &Value,
+    now: Instant,
+) -> Reply {
+    let json = Reply::Json;
+    let bad = |m: &str| {
+        json(
+            200,
+            envelope(CLUSTER_BAD_REQUEST, &format!("Invalid parameter: {m}")),
+        )
+    };
+    let Some(name) = text(body, "clusterName") else {
+        return bad("clusterName is required.");
+    };
+    let Some(project) = text(body, "projectId") else {
+        return bad("projectId is required.");
+    };
+    // v1's host names the region; its body may leave it out
+    let region = match (text(body, "regionId"), version) {
+        (Some(r), _) => r,
+        (None, V1) => "v1-region".to_string(),
+        (None, V2) => return bad("regionId is required."),
+    };
+    let plan = match plan_of_route {
+        Some(p) => p.to_string(),
+        None => match text(body, "plan").as_deref() {
+            Some(p @ ("Standard" | "Enterprise")) => p.to_string(),
+            Some(p @ ("Free" | "Serverless")) if version == V1 => p.to_string(),
+            _ => return bad("plan must be Standard or Enterprise."),
+        },
+    };
+    let dedicated = matches!(plan.as_str(), "Standard" | "Enterprise");
+    let (cu_type, cu_size) = if dedicated {
+        let Some(cu_type) = text(body, "cuType") else {
+            return bad("cuType is required.");
+        };
+        let limit = if plan == "Enterprise" { 1024 } else { 32 };
+        match body["cuSize"].as_u64() {
+            Some(cu) if (1..=limit).contains(&cu) => (cu_type, cu as u32),
+            _ => return bad(&format!("cuSize must be 1 to {limit} for {plan}.")),
+        }
+    } else {
+        (String::new(), 1)
+    };
+    let taken = s
+        .clusters
+        .values()
+        .any(|c| c.cluster_name == name && c.project_id == project && c.status != "DELETED");
+    if taken {
+        return json(
+            200,
+            envelope(
+                80010,
+                "Duplicated ClusterName. Please use a different name for your cluster.",
+            ),
+        );
+    }
+    s.created_clusters += 1;
+    let id = format!("in01-{:016x}", 0x5eed_0000_0000 + s.created_clusters);
+    let mut cluster = FakeCluster {
+        cluster_id: id.clone(),
+        cluster_name: name,
+        project_id: project,
+        region_id: region,
+        plan,
+        cu_type,
+        cu_size,
+        replica: 1,
+        status: "CREATING".into(),
+        phase: None,
+        unlisted_for: s.list_lag,
+    };
+    cluster.enter("CREATING", "RUNNING", s.create_phase, now);
+    s.clusters.insert(id.clone(), cluster);
+    let password = format!("Pw{:x}-{}", s.created_clusters * 7919, &id[5..13]);
+    match s.create_fault.take() {
+        Some(CreateFault::GatewayTimeout) => Reply::Html(
+            504,
+            "<html><head><title>504 Gateway Time-out</title></head><body><h1>504 Gateway Time-out</h1><hr><center>nginx</center></body></html>".into(),
+        ),
+        fault => {
+            if let Some(CreateFault::Delay(d)) = fault {
+                s.delay_once = Some(d);
+            }
+            json(
+                200,
+                version.ok(json!({
+                    "clusterId": id,
+                    "username": "db_admin",
+                    "password": password,
+                    "prompt": "Submission successful, Cluster is being created, You can use the DescribeCluster interface to obtain the creation progress and the status of the Cluster. When the Cluster status is RUNNING, you can access your vector database using the SDK with the admin account and the initialization password you provided.",
+                })),
+            )
+        }
+    }
+}
+
 impl Respond for Responder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut s = self.0.lock().unwrap();
@@ -772,8 +1238,9 @@ impl Respond for Responder {
             .unwrap_or_default()
             .to_string();
         let arrived = Instant::now();
-        let reply = answer(&mut s, &method, &path, &body, &auth, arrived);
-        let delay = s.latency;
+        let query = req.url.query().unwrap_or_default().to_string();
+        let reply = answer(&mut s, &method, &path, &query, &body, &auth, arrived);
+        let delay = s.delay_once.take().unwrap_or(s.latency);
         let (status, code) = match &reply {
             Reply::Json(st, v) => (*st, v["code"].as_i64()),
             Reply::Html(st, _) | Reply::Text(st, _) => (*st, None),
@@ -806,6 +1273,7 @@ fn answer(
     s: &mut State,
     method: &str,
     path: &str,
+    query: &str,
     body: &Value,
     auth: &str,
     now: Instant,
@@ -827,7 +1295,7 @@ fn answer(
             ),
         );
     }
-    let control = path.starts_with("/v2/clusters");
+    let control = path.starts_with("/v2/clusters") || path.starts_with("/v1/clusters");
     let token = auth.strip_prefix("Bearer ").unwrap_or_default();
     if auth != format!("Bearer {}", s.token) {
         let echoed = if s.echo_auth {
@@ -908,72 +1376,9 @@ fn answer(
         }
     }
     match (method, segments.as_slice()) {
-        ("GET", ["v2", "clusters"]) => {
-            let clusters: Vec<Value> = s
-                .clusters
-                .iter()
-                .filter(|(_, st)| st.as_str() != "DELETED")
-                .map(|(id, st)| json!({"clusterId": id, "status": st}))
-                .collect();
-            json(
-                200,
-                ok(json!({"count": clusters.len(), "clusters": clusters})),
-            )
-        }
-        ("GET", ["v2", "clusters", id]) | ("DELETE", ["v2", "clusters", id, "drop"])
-            if s.denied.get(token).is_some_and(|ids| ids.contains(*id)) =>
-        {
-            // what Zilliz answers a key without rights on an existing cluster
-            json(
-                200,
-                envelope(80020, "Cluster not exist or you don't have permission."),
-            )
-        }
-        ("GET", ["v2", "clusters", id]) => {
-            let id = id.to_string();
-            let Some(status) = s.clusters.get(&id).cloned() else {
-                return json(
-                    200,
-                    envelope(80020, "Cluster not exist or you don't have permission."),
-                );
-            };
-            let status = if status == "DELETING" {
-                let left = s.describes_until_deleted.entry(id.clone()).or_insert(0);
-                if *left == 0 {
-                    s.clusters.insert(id.clone(), "DELETED".into());
-                    "DELETED".to_string()
-                } else {
-                    *left -= 1;
-                    status
-                }
-            } else {
-                status
-            };
-            let uri = s.uri.clone();
-            json(
-                200,
-                ok(json!({"clusterId": id, "status": status, "connectAddress": uri})),
-            )
-        }
-        ("DELETE", ["v2", "clusters", id, "drop"]) => {
-            let id = id.to_string();
-            match s.clusters.get(&id).map(String::as_str) {
-                None | Some("DELETED") => json(
-                    200,
-                    envelope(80020, "Cluster not exist or you don't have permission."),
-                ),
-                Some(_) => {
-                    s.clusters.insert(id.clone(), "DELETING".into());
-                    s.describes_until_deleted.insert(id.clone(), 1);
-                    json(
-                        200,
-                        ok(json!({
-                            "clusterId": id,
-                            "prompt": "The cluster has been deleted. If you consider this action to be an error, you have the option to restore the deleted cluster from the recycle bin within a 30-day period. Kindly note, this recovery feature does not apply to free clusters."
-                        })),
-                    )
-                }
-            }
+        (_, [version @ ("v1" | "v2"), "clusters", rest @ ..]) => {
+            let flavour = if *version == "v1" { V1 } else { V2 };
+            control_plane(s, flavour, method, rest, body, query, token, now)
         }
         ("POST", ["v2", "vectordb", "collections", "has"]) => {
             json(200, ok(json!({"has": s.collections.contains(&coll)})))
@@ -1184,6 +1589,8 @@ impl ZillizFake {
         let state = Arc::new(Mutex::new(State {
             token: token.to_string(),
             uri: server.uri(),
+            create_phase: PhaseLength::describes(1),
+            change_phase: PhaseLength::describes(1),
             ..State::default()
         }));
         Mock::given(any())
@@ -1197,16 +1604,83 @@ impl ZillizFake {
         self.server.uri()
     }
 
+    /// Adds a `RUNNING` Standard cluster (1 CU, 1 replica) named after its id, in project
+    /// `proj-default`.
     pub fn add_cluster(&self, id: &str) {
+        self.add_named_cluster(id, id, "proj-default");
+    }
+
+    /// Adds a `RUNNING` Standard cluster (1 CU, 1 replica) with this name in this project.
+    pub fn add_named_cluster(&self, id: &str, name: &str, project: &str) {
+        self.state.lock().unwrap().clusters.insert(
+            id.into(),
+            FakeCluster {
+                cluster_id: id.into(),
+                cluster_name: name.into(),
+                project_id: project.into(),
+                region_id: "aws-us-west-2".into(),
+                plan: "Standard".into(),
+                cu_type: "Performance-optimized".into(),
+                cu_size: 1,
+                replica: 1,
+                status: "RUNNING".into(),
+                phase: None,
+                unlisted_for: 0,
+            },
+        );
+    }
+
+    pub fn cluster_status(&self, id: &str) -> Option<String> {
+        self.cluster(id).map(|c| c.status)
+    }
+
+    /// The cluster as the fake holds it now (a describe may still move it on).
+    pub fn cluster(&self, id: &str) -> Option<FakeCluster> {
+        self.state.lock().unwrap().clusters.get(id).cloned()
+    }
+
+    /// Every cluster with this name in this project (`DELETED` ones included), by id.
+    pub fn clusters_named(&self, project: &str, name: &str) -> Vec<FakeCluster> {
         self.state
             .lock()
             .unwrap()
             .clusters
-            .insert(id.into(), "RUNNING".into());
+            .values()
+            .filter(|c| c.project_id == project && c.cluster_name == name)
+            .cloned()
+            .collect()
     }
 
-    pub fn cluster_status(&self, id: &str) -> Option<String> {
-        self.state.lock().unwrap().clusters.get(id).cloned()
+    /// Sets a cluster's status now, ending any phase it was in.
+    pub fn set_cluster_status(&self, id: &str, status: &str) {
+        if let Some(c) = self.state.lock().unwrap().clusters.get_mut(id) {
+            c.status = status.into();
+            c.phase = None;
+        }
+    }
+
+    /// How long clusters created from now on stay `CREATING` before `RUNNING` (default: one
+    /// describe shows `CREATING`).
+    pub fn set_create_phase(&self, length: PhaseLength) {
+        self.state.lock().unwrap().create_phase = length;
+    }
+
+    /// How long `MODIFYING`, `SUSPENDING` and `RESUMING` last from now on (default: one
+    /// describe shows them).
+    pub fn set_change_phase(&self, length: PhaseLength) {
+        self.state.lock().unwrap().change_phase = length;
+    }
+
+    /// Clusters created from now on are missing from their first `n` cluster list answers (a
+    /// list that lags behind the create; describes find them at once).
+    pub fn set_list_lag(&self, n: u32) {
+        self.state.lock().unwrap().list_lag = n;
+    }
+
+    /// The next cluster create that the fake accepts creates the cluster, but its answer is
+    /// lost as `fault` says (a refused create, such as 80010, does not use it up).
+    pub fn fault_next_create(&self, fault: CreateFault) {
+        self.state.lock().unwrap().create_fault = Some(fault);
     }
 
     /// Adds a collection with no recorded definition: `collections/describe` answers it as
@@ -1603,6 +2077,352 @@ mod tests {
         assert!(!fake.has_collection("default", "c"));
         let codes: Vec<Option<i64>> = fake.call_log(0).iter().map(|c| c.code).collect();
         assert_eq!(codes, [Some(1800), Some(1100), Some(1100), Some(0)]);
+    }
+
+    /// A control plane call with the accepted token: HTTP status and JSON body (`null` for a
+    /// non-JSON answer).
+    async fn cp(fake: &ZillizFake, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let url = format!("{}{path}", fake.uri());
+        let http = reqwest::Client::new();
+        let req = match method {
+            "GET" => http.get(url),
+            "DELETE" => http.delete(url),
+            _ => http.post(url).json(&body),
+        };
+        let answer = req.bearer_auth("k1").send().await.unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    fn dedicated(name: &str) -> Value {
+        json!({"clusterName": name, "projectId": "proj-1", "regionId": "aws-us-west-2",
+               "plan": "Standard", "cuType": "Performance-optimized", "cuSize": 2})
+    }
+
+    #[tokio::test]
+    async fn a_created_cluster_is_creating_then_running_and_its_name_is_unique_in_a_project() {
+        let fake = ZillizFake::start("k1").await;
+        let (st, created) = cp(
+            &fake,
+            "POST",
+            "/v2/clusters/createDedicated",
+            dedicated("a"),
+        )
+        .await;
+        assert_eq!(st, 200);
+        assert_eq!(created["code"], 0, "{created}");
+        let id = created["data"]["clusterId"].as_str().unwrap().to_string();
+        assert!(id.starts_with("in01-"), "{id}");
+        assert_eq!(created["data"]["username"], "db_admin");
+        assert!(created["data"]["password"].as_str().unwrap().len() >= 8);
+        assert!(created["data"]["prompt"].is_string());
+        // the same name in the same project is refused and creates nothing
+        let (_, dup) = cp(
+            &fake,
+            "POST",
+            "/v2/clusters/createDedicated",
+            dedicated("a"),
+        )
+        .await;
+        assert_eq!(dup["code"], 80010, "{dup}");
+        assert_eq!(fake.clusters_named("proj-1", "a").len(), 1);
+        // in another project it is another cluster
+        let mut other = dedicated("a");
+        other["projectId"] = json!("proj-2");
+        let (_, second) = cp(&fake, "POST", "/v2/clusters/createDedicated", other).await;
+        assert_eq!(second["code"], 0, "{second}");
+        let path = format!("/v2/clusters/{id}");
+        let (_, first) = cp(&fake, "GET", &path, Value::Null).await;
+        let d = &first["data"];
+        assert_eq!(d["status"], "CREATING", "{first}");
+        assert_eq!(d["createProgress"], 50);
+        assert_eq!(
+            (
+                &d["clusterName"],
+                &d["projectId"],
+                &d["regionId"],
+                &d["plan"]
+            ),
+            (
+                &json!("a"),
+                &json!("proj-1"),
+                &json!("aws-us-west-2"),
+                &json!("Standard")
+            )
+        );
+        assert_eq!(
+            (&d["cuType"], &d["cuSize"], &d["replica"]),
+            (&json!("Performance-optimized"), &json!(2), &json!(1))
+        );
+        let (_, then) = cp(&fake, "GET", &path, Value::Null).await;
+        assert_eq!(then["data"]["status"], "RUNNING", "{then}");
+        assert_eq!(then["data"]["connectAddress"], fake.uri());
+        let (_, listed) = cp(
+            &fake,
+            "GET",
+            "/v2/clusters?pageSize=1&currentPage=1",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(listed["data"]["count"], 2, "{listed}");
+        assert_eq!(listed["data"]["currentPage"], 1);
+        let entry = &listed["data"]["clusters"][0];
+        assert_eq!(entry["clusterId"], json!(id), "{listed}");
+        assert_eq!(
+            (&entry["clusterName"], &entry["projectId"], &entry["status"]),
+            (&json!("a"), &json!("proj-1"), &json!("RUNNING"))
+        );
+        assert_eq!(
+            (&entry["cuSize"], &entry["replica"]),
+            (&json!(2), &json!(1))
+        );
+        let (_, page2) = cp(
+            &fake,
+            "GET",
+            "/v2/clusters?pageSize=1&currentPage=2",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(
+            page2["data"]["clusters"].as_array().unwrap().len(),
+            1,
+            "{page2}"
+        );
+        assert_ne!(page2["data"]["clusters"][0]["clusterId"], json!(id));
+        assert_eq!(fake.calls("POST", "/v2/clusters/createDedicated"), 3);
+        // a dropped cluster frees its name
+        cp(&fake, "DELETE", &format!("{path}/drop"), Value::Null).await;
+        cp(&fake, "GET", &path, Value::Null).await;
+        cp(&fake, "GET", &path, Value::Null).await;
+        assert_eq!(fake.cluster_status(&id).as_deref(), Some("DELETED"));
+        let (_, again) = cp(
+            &fake,
+            "POST",
+            "/v2/clusters/createDedicated",
+            dedicated("a"),
+        )
+        .await;
+        assert_eq!(again["code"], 0, "{again}");
+    }
+
+    #[tokio::test]
+    async fn serverless_free_and_v1_creates_and_malformed_creates() {
+        let fake = ZillizFake::start("k1").await;
+        let small = json!({"clusterName": "s", "projectId": "p", "regionId": "gcp-us-west1"});
+        let (_, s) = cp(
+            &fake,
+            "POST",
+            "/v2/clusters/createServerless",
+            small.clone(),
+        )
+        .await;
+        let sid = s["data"]["clusterId"].as_str().unwrap().to_string();
+        assert_eq!(fake.cluster(&sid).unwrap().plan, "Serverless");
+        let mut free = small.clone();
+        free["clusterName"] = json!("f");
+        let (_, f) = cp(&fake, "POST", "/v2/clusters/createFree", free).await;
+        let fid = f["data"]["clusterId"].as_str().unwrap();
+        assert_eq!(fake.cluster(fid).unwrap().plan, "Free");
+        // v1: one create route, success code 200, the region is the host's
+        let v1 = json!({"clusterName": "v", "projectId": "p", "plan": "Enterprise", "cuType": "Capacity-optimized", "cuSize": 64});
+        let (_, created) = cp(&fake, "POST", "/v1/clusters/create", v1).await;
+        assert_eq!(created["code"], 200, "{created}");
+        let vid = created["data"]["clusterId"].as_str().unwrap().to_string();
+        let (_, described) = cp(&fake, "GET", &format!("/v1/clusters/{vid}"), Value::Null).await;
+        assert_eq!(described["code"], 200);
+        assert_eq!(described["data"]["cuSize"], 64);
+        let (_, listed) = cp(
+            &fake,
+            "GET",
+            "/v1/clusters?pageSize=10&current=1",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(
+            (listed["code"].clone(), listed["data"]["count"].clone()),
+            (json!(200), json!(3))
+        );
+        // malformed: no name, a dedicated plan without cuType, too many CUs, a plan on the
+        // wrong route; none creates anything
+        let mut too_big = dedicated("b");
+        too_big["cuSize"] = json!(33);
+        let mut no_type = dedicated("b");
+        no_type["cuType"] = Value::Null;
+        for body in [
+            json!({"projectId": "p", "regionId": "r"}),
+            no_type,
+            too_big,
+            small.clone(),
+        ] {
+            let (_, refused) = cp(&fake, "POST", "/v2/clusters/createDedicated", body).await;
+            assert_eq!(refused["code"], CLUSTER_BAD_REQUEST, "{refused}");
+        }
+        let (st, _) = cp(&fake, "POST", "/v2/clusters/create", small).await;
+        assert_eq!(st, 404);
+        assert_eq!(fake.state.lock().unwrap().clusters.len(), 3);
+        // an unknown key is refused on v1 like on v2
+        let answer = reqwest::Client::new()
+            .get(format!("{}/v1/clusters", fake.uri()))
+            .bearer_auth("nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn modify_takes_one_change_only_when_running_and_suspend_resume_cycle() {
+        let fake = ZillizFake::start("k1").await;
+        fake.add_named_cluster("in01-m", "m", "proj-1");
+        let modify = "/v2/clusters/in01-m/modify";
+        for body in [
+            json!({"cuSize": 2, "replica": 2}),
+            json!({}),
+            json!({"cuSize": 0}),
+        ] {
+            let (_, refused) = cp(&fake, "POST", modify, body).await;
+            assert_eq!(refused["code"], CLUSTER_BAD_REQUEST, "{refused}");
+        }
+        assert_eq!(fake.cluster("in01-m").unwrap().status, "RUNNING");
+        let (_, accepted) = cp(&fake, "POST", modify, json!({"cuSize": 4})).await;
+        assert_eq!(accepted["code"], 0, "{accepted}");
+        let c = fake.cluster("in01-m").unwrap();
+        assert_eq!((c.status.as_str(), c.cu_size), ("MODIFYING", 4));
+        // not RUNNING: refused, nothing changes
+        let (_, busy) = cp(&fake, "POST", modify, json!({"replica": 2})).await;
+        assert_eq!(busy["code"], CLUSTER_BAD_REQUEST, "{busy}");
+        let (_, suspend_busy) = cp(&fake, "POST", "/v2/clusters/in01-m/suspend", json!({})).await;
+        assert_eq!(suspend_busy["code"], CLUSTER_BAD_REQUEST);
+        let describe = |status: &'static str| {
+            let fake = &fake;
+            async move {
+                let (_, d) = cp(fake, "GET", "/v2/clusters/in01-m", Value::Null).await;
+                assert_eq!(d["data"]["status"], status, "{d}");
+                d
+            }
+        };
+        describe("MODIFYING").await;
+        let d = describe("RUNNING").await;
+        assert_eq!(
+            (&d["data"]["cuSize"], &d["data"]["replica"]),
+            (&json!(4), &json!(1))
+        );
+        let (_, r) = cp(&fake, "POST", modify, json!({"replica": 2})).await;
+        assert_eq!(r["code"], 0);
+        describe("MODIFYING").await;
+        assert_eq!(describe("RUNNING").await["data"]["replica"], 2);
+        // resume only from SUSPENDED
+        let (_, early) = cp(&fake, "POST", "/v2/clusters/in01-m/resume", json!({})).await;
+        assert_eq!(early["code"], CLUSTER_BAD_REQUEST);
+        let (_, s) = cp(&fake, "POST", "/v2/clusters/in01-m/suspend", json!({})).await;
+        assert_eq!(s["code"], 0, "{s}");
+        describe("SUSPENDING").await;
+        describe("SUSPENDED").await;
+        let (_, r) = cp(&fake, "POST", "/v2/clusters/in01-m/resume", json!({})).await;
+        assert_eq!(r["code"], 0, "{r}");
+        describe("RESUMING").await;
+        describe("RUNNING").await;
+        assert_eq!(fake.calls("POST", modify), 6);
+        // serverless clusters can neither be modified nor suspended
+        let (_, s) = cp(
+            &fake,
+            "POST",
+            "/v2/clusters/createServerless",
+            json!({"clusterName": "s", "projectId": "p", "regionId": "r"}),
+        )
+        .await;
+        let sid = s["data"]["clusterId"].as_str().unwrap().to_string();
+        fake.set_cluster_status(&sid, "RUNNING");
+        for action in ["modify", "suspend"] {
+            let (_, no) = cp(
+                &fake,
+                "POST",
+                &format!("/v2/clusters/{sid}/{action}"),
+                json!({"cuSize": 2}),
+            )
+            .await;
+            assert_eq!(no["code"], 80021, "{no}");
+        }
+        let (_, missing) = cp(&fake, "POST", "/v2/clusters/in01-nope/suspend", json!({})).await;
+        assert_eq!(missing["code"], 80020);
+    }
+
+    #[tokio::test]
+    async fn a_lost_create_answer_still_creates_and_phases_can_last_a_time_and_lists_can_lag() {
+        let fake = ZillizFake::start("k1").await;
+        fake.fault_next_create(CreateFault::GatewayTimeout);
+        // a refused create does not use the fault up
+        fake.add_named_cluster("in01-x", "taken", "proj-1");
+        let (_, dup) = cp(
+            &fake,
+            "POST",
+            "/v2/clusters/createDedicated",
+            dedicated("taken"),
+        )
+        .await;
+        assert_eq!(dup["code"], 80010);
+        let (st, page) = cp(
+            &fake,
+            "POST",
+            "/v2/clusters/createDedicated",
+            dedicated("a"),
+        )
+        .await;
+        assert_eq!((st, page), (504, Value::Null));
+        assert_eq!(fake.clusters_named("proj-1", "a").len(), 1);
+        // the answer held back past the client's timeout: the client gives up, the cluster exists
+        fake.fault_next_create(CreateFault::Delay(Duration::from_secs(5)));
+        let quick = reqwest::Client::builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let err = quick
+            .post(format!("{}/v2/clusters/createDedicated", fake.uri()))
+            .bearer_auth("k1")
+            .json(&dedicated("b"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        assert_eq!(fake.clusters_named("proj-1", "b").len(), 1);
+        assert_eq!(
+            fake.call_log(0).last().unwrap().delay,
+            Duration::from_secs(5)
+        );
+        // CREATING for a time, whatever the describes; a lagging list leaves the new one out
+        fake.set_create_phase(PhaseLength::lasting(Duration::from_millis(300)));
+        fake.set_list_lag(2);
+        let (_, c) = cp(
+            &fake,
+            "POST",
+            "/v2/clusters/createDedicated",
+            dedicated("c"),
+        )
+        .await;
+        let id = c["data"]["clusterId"].as_str().unwrap().to_string();
+        let path = format!("/v2/clusters/{id}");
+        for _ in 0..3 {
+            let (_, d) = cp(&fake, "GET", &path, Value::Null).await;
+            assert_eq!(d["data"]["status"], "CREATING", "{d}");
+        }
+        let listed_ids = |v: &Value| -> Vec<String> {
+            v["data"]["clusters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["clusterId"].as_str().unwrap().to_string())
+                .collect()
+        };
+        for _ in 0..2 {
+            let (_, l) = cp(&fake, "GET", "/v2/clusters", Value::Null).await;
+            assert!(!listed_ids(&l).contains(&id), "{l}");
+            assert_eq!(l["data"]["count"], 3);
+        }
+        let (_, l) = cp(&fake, "GET", "/v2/clusters", Value::Null).await;
+        assert!(listed_ids(&l).contains(&id), "{l}");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let (_, d) = cp(&fake, "GET", &path, Value::Null).await;
+        assert_eq!(d["data"]["status"], "RUNNING", "{d}");
     }
 
     /// `POST /v2/vectordb/{path}` with the accepted token; the answer's JSON body.
