@@ -202,6 +202,18 @@ pub fn classify(
     Err(fail(class, Some(code), message))
 }
 
+/// Zilliz's refusal of a cluster create whose name the project already uses
+/// (`{"code":80010,"message":"Duplicated ClusterName. ..."}`, `docs/zilliz-api.md`, "Creating and
+/// describing").
+pub const DUPLICATE_CLUSTER_NAME: i64 = 80010;
+
+/// Whether a failed cluster create was refused because the name is taken: the API answered
+/// itself (an envelope with code 80010), so this create made nothing, and a cluster of that
+/// name exists (it may be the one an earlier, lost answer created).
+pub fn is_duplicate_cluster_name(e: &ApiError) -> bool {
+    e.code == Some(DUPLICATE_CLUSTER_NAME)
+}
+
 /// The envelope code table of `docs/zilliz-api.md`. `None` when the code alone does not say.
 fn class_of_code(code: i64) -> Option<ErrorClass> {
     use ErrorClass::*;
@@ -218,6 +230,9 @@ fn class_of_code(code: i64) -> Option<ErrorClass> {
         80021 | 80022 | 96021 | 96022 => Unsupported,
         // 105: illegal schema (a create)
         105 | 1801 | 1802 | 80000 | 90103 | 90104 | 96025 => BadRequest,
+        // Zilliz: a cluster of that name already exists in the project; nothing was created
+        // (see `is_duplicate_cluster_name`)
+        DUPLICATE_CLUSTER_NAME => BadRequest,
         // 65535 is Milvus' catch-all: the message says what it is.
         _ => return None,
     })
@@ -472,6 +487,25 @@ mod tests {
             ),
             Err(Credentials)
         );
+    }
+
+    #[test]
+    fn a_duplicate_cluster_name_is_a_refusal_that_names_itself() {
+        let body = r#"{"code":80010,"message":"Duplicated ClusterName. Please use a different name for your cluster."}"#;
+        for env in [Envelope::V1, Envelope::V2] {
+            let e = classify(env, 200, None, body.as_bytes()).unwrap_err();
+            assert_eq!(e.class, BadRequest);
+            assert!(!e.class.is_retryable());
+            assert!(is_duplicate_cluster_name(&e), "{e}");
+        }
+        // other refusals, and a gateway page, are not
+        for body in [
+            r#"{"code":80000,"message":"Duplicated ClusterName"}"#,
+            "<html>504</html>",
+        ] {
+            let e = classify(Envelope::V2, 504, None, body.as_bytes()).unwrap_err();
+            assert!(!is_duplicate_cluster_name(&e), "{e}");
+        }
     }
 
     #[test]

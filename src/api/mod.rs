@@ -432,13 +432,125 @@ fn join(base: &Url, path: &str) -> Url {
     url
 }
 
-/// What a cluster describe says.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a cluster describe (or an entry of a cluster list) says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterInfo {
     /// CREATING, RUNNING, DELETING, DELETED, ...
     pub status: String,
     /// Data-plane endpoint, when the control plane gives one.
     pub connect_address: Option<String>,
+    /// The cluster's id, when the answer names it.
+    pub cluster_id: Option<String>,
+    /// Its name (unique within a project, see `docs/zilliz-api.md`, "Creating and describing").
+    pub cluster_name: Option<String>,
+    pub project_id: Option<String>,
+    /// Compute units, when the answer gives them.
+    pub cu_size: Option<u32>,
+    pub replica: Option<u32>,
+}
+
+impl ClusterInfo {
+    /// Reads a describe's `data` or a list entry (`status` empty when it has none).
+    fn read(data: &Value) -> ClusterInfo {
+        let text = |key: &str| {
+            data.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let number = |key: &str| {
+            data.get(key)
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+        };
+        ClusterInfo {
+            status: text("status").unwrap_or_default(),
+            connect_address: text("connectAddress"),
+            cluster_id: text("clusterId"),
+            cluster_name: text("clusterName"),
+            project_id: text("projectId"),
+            cu_size: number("cuSize"),
+            replica: number("replica"),
+        }
+    }
+}
+
+/// A cluster plan (`docs/zilliz-api.md`, "Creating and describing"): Standard and Enterprise
+/// are dedicated (CU type and size, modify, suspend and resume); Serverless and Free are not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterPlan {
+    Free,
+    Serverless,
+    Standard,
+    Enterprise,
+}
+
+impl ClusterPlan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterPlan::Free => "Free",
+            ClusterPlan::Serverless => "Serverless",
+            ClusterPlan::Standard => "Standard",
+            ClusterPlan::Enterprise => "Enterprise",
+        }
+    }
+
+    pub fn is_dedicated(self) -> bool {
+        matches!(self, ClusterPlan::Standard | ClusterPlan::Enterprise)
+    }
+}
+
+/// What a cluster create asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateCluster {
+    pub cluster_name: String,
+    pub project_id: String,
+    /// Sent on v2 only: a v1 control plane's host names the region.
+    pub region_id: String,
+    pub plan: ClusterPlan,
+    /// Dedicated plans only.
+    pub cu_type: Option<String>,
+    /// Dedicated plans only.
+    pub cu_size: Option<u32>,
+}
+
+/// A password the API showed once. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(value: impl Into<String>) -> Self {
+        Password(value.into())
+    }
+
+    /// The value, to be written where it belongs (a Secret) and nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// The answer to a create: the new cluster's id and its admin credentials (shown only this
+/// once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedCluster {
+    pub cluster_id: String,
+    pub username: String,
+    pub password: Password,
+    pub prompt: String,
+}
+
+/// One change of a running dedicated cluster: the modify endpoint takes exactly one of these
+/// per call (`docs/zilliz-api.md`, "Creating and describing").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Modify {
+    CuSize(u32),
+    Replica(u32),
 }
 
 /// The Zilliz Cloud control plane (clusters).
@@ -509,25 +621,158 @@ impl ControlPlane {
                 self.flavour.envelope(),
             )
             .await?;
-        let status = data
-            .get("status")
-            .and_then(|s| s.as_str())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorClass::Unknown,
-                    "cluster describe answered without data.status",
-                )
-            })?
-            .to_string();
-        let connect_address = data
-            .get("connectAddress")
-            .and_then(|s| s.as_str())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
-        Ok(ClusterInfo {
-            status,
-            connect_address,
+        let info = ClusterInfo::read(&data);
+        if info.status.is_empty() {
+            return Err(ApiError::new(
+                ErrorClass::Unknown,
+                "cluster describe answered without data.status",
+            ));
+        }
+        Ok(info)
+    }
+
+    /// Creates a cluster: v2 `createDedicated`, `createServerless` or `createFree` by plan, v1
+    /// `create` (`docs/zilliz-api.md`, "Creating and describing"). There is no idempotency
+    /// token: an error that is not a refusal by the API itself (a timeout, a 5xx, a reset) may
+    /// hide a cluster that was created; see `kinds::cluster::create_once`.
+    pub async fn create_cluster(&self, req: &CreateCluster) -> Result<CreatedCluster, ApiError> {
+        let mut body = json!({
+            "clusterName": req.cluster_name,
+            "projectId": req.project_id,
+        });
+        let dedicated = req.plan.is_dedicated();
+        if dedicated || self.flavour == Flavour::V1 {
+            body["plan"] = json!(req.plan.as_str());
+        }
+        if dedicated {
+            if let Some(t) = &req.cu_type {
+                body["cuType"] = json!(t);
+            }
+            if let Some(n) = req.cu_size {
+                body["cuSize"] = json!(n);
+            }
+        }
+        let path = match (self.flavour, req.plan) {
+            (Flavour::V1, _) => "/v1/clusters/create",
+            (Flavour::V2, ClusterPlan::Free) => "/v2/clusters/createFree",
+            (Flavour::V2, ClusterPlan::Serverless) => "/v2/clusters/createServerless",
+            (Flavour::V2, _) => "/v2/clusters/createDedicated",
+        };
+        if self.flavour == Flavour::V2 {
+            body["regionId"] = json!(req.region_id);
+        }
+        let data = self
+            .http
+            .call(
+                Op("cluster.create", Plane::Control),
+                Method::POST,
+                join(&self.base, path),
+                &self.token,
+                Some(body),
+                self.flavour.envelope(),
+            )
+            .await?;
+        let text = |key: &str| {
+            data.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let cluster_id = text("clusterId");
+        if cluster_id.is_empty() {
+            // the create may have happened: never read this as a refusal
+            return Err(ApiError::new(
+                ErrorClass::Unknown,
+                "the cluster create was accepted without a clusterId; the cluster may exist",
+            ));
+        }
+        Ok(CreatedCluster {
+            cluster_id,
+            username: text("username"),
+            password: Password(text("password")),
+            prompt: text("prompt"),
         })
+    }
+
+    /// Resizes a running dedicated cluster: one change per call, as the API requires.
+    pub async fn modify_cluster(&self, cluster_id: &str, change: Modify) -> Result<(), ApiError> {
+        let body = match change {
+            Modify::CuSize(n) => json!({"cuSize": n}),
+            Modify::Replica(n) => json!({"replica": n}),
+        };
+        self.cluster_action("cluster.modify", cluster_id, "modify", body)
+            .await
+    }
+
+    /// Suspends a running dedicated cluster (it goes SUSPENDING, then SUSPENDED).
+    pub async fn suspend_cluster(&self, cluster_id: &str) -> Result<(), ApiError> {
+        self.cluster_action("cluster.suspend", cluster_id, "suspend", json!({}))
+            .await
+    }
+
+    /// Resumes a suspended dedicated cluster (it goes RESUMING, then RUNNING).
+    pub async fn resume_cluster(&self, cluster_id: &str) -> Result<(), ApiError> {
+        self.cluster_action("cluster.resume", cluster_id, "resume", json!({}))
+            .await
+    }
+
+    async fn cluster_action(
+        &self,
+        operation: &'static str,
+        cluster_id: &str,
+        action: &str,
+        body: Value,
+    ) -> Result<(), ApiError> {
+        let url = self.cluster_path(cluster_id, action);
+        self.http
+            .call(
+                Op(operation, Plane::Control),
+                Method::POST,
+                url,
+                &self.token,
+                Some(body),
+                self.flavour.envelope(),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The clusters named `name` in project `project_id`, read from every page of the list as
+    /// [`ControlPlane::list_clusters`] reads it (an incomplete list is an error, never a shorter
+    /// answer), `DELETED` ones left out. A name is unique in a project, so more than one match
+    /// means something the caller must not guess about.
+    pub async fn find_clusters_by_name(
+        &self,
+        project_id: &str,
+        name: &str,
+    ) -> Result<Vec<ClusterInfo>, ApiError> {
+        let all = self.list_clusters().await?;
+        let mut found = Vec::new();
+        for c in all {
+            if c.cluster_name.is_none() || c.project_id.is_none() {
+                return Err(unlisted(format!(
+                    "the cluster list does not name the project and name of cluster {}",
+                    c.cluster_id.as_deref().unwrap_or_default()
+                )));
+            }
+            if c.cluster_name.as_deref() == Some(name)
+                && c.project_id.as_deref() == Some(project_id)
+                && !c.status.eq_ignore_ascii_case("DELETED")
+            {
+                found.push(c);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The ids of [`ControlPlane::list_clusters`].
+    pub async fn list_cluster_ids(&self) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .list_clusters()
+            .await?
+            .into_iter()
+            .filter_map(|c| c.cluster_id)
+            .collect())
     }
 
     /// Lists the clusters these credentials can see, every page of them: proves the
@@ -542,12 +787,13 @@ impl ControlPlane {
     /// integer `count` or one that changes between pages, an entry without a `clusterId`, a
     /// page that is not the one asked for, the same cluster twice, fewer or more clusters
     /// than `count`, more clusters than the pages allowed, or a later page that fails.
-    pub async fn list_cluster_ids(&self) -> Result<Vec<String>, ApiError> {
+    pub async fn list_clusters(&self) -> Result<Vec<ClusterInfo>, ApiError> {
         let (path, page_param) = match self.flavour {
             Flavour::V1 => ("/v1/clusters", "current"),
             Flavour::V2 => ("/v2/clusters", "currentPage"),
         };
         let mut ids: Vec<String> = Vec::new();
+        let mut clusters: Vec<ClusterInfo> = Vec::new();
         let mut total: Option<u64> = None;
         let mut pages_read = 0;
         for page in 1..=LIST_MAX_PAGES {
@@ -581,7 +827,7 @@ impl ControlPlane {
                         }
                     }
                 })?;
-            let (count, page_ids) = parse_cluster_page(&data, page)?;
+            let (count, page_clusters) = parse_cluster_page(&data, page)?;
             match total {
                 None if count > (LIST_MAX_PAGES * LIST_PAGE_SIZE) as u64 => {
                     return Err(unlisted(format!(
@@ -597,14 +843,16 @@ impl ControlPlane {
                 }
                 Some(_) => {}
             }
-            let empty = page_ids.is_empty();
-            for id in page_ids {
+            let empty = page_clusters.is_empty();
+            for cluster in page_clusters {
+                let id = cluster.cluster_id.clone().unwrap_or_default();
                 if ids.contains(&id) {
                     return Err(unlisted(format!(
                         "the cluster list names cluster {id} twice (page {page})"
                     )));
                 }
                 ids.push(id);
+                clusters.push(cluster);
             }
             if empty || ids.len() as u64 >= count {
                 break;
@@ -617,7 +865,7 @@ impl ControlPlane {
                 ids.len()
             )));
         }
-        Ok(ids)
+        Ok(clusters)
     }
 }
 
@@ -633,8 +881,9 @@ fn unlisted(why: String) -> ApiError {
     )
 }
 
-/// `count` and the cluster ids of one page of a cluster list (`data` of the envelope).
-fn parse_cluster_page(data: &Value, page: usize) -> Result<(u64, Vec<String>), ApiError> {
+/// `count` and the clusters of one page of a cluster list (`data` of the envelope); each has
+/// its `cluster_id`.
+fn parse_cluster_page(data: &Value, page: usize) -> Result<(u64, Vec<ClusterInfo>), ApiError> {
     let count = data
         .get("count")
         .and_then(Value::as_u64)
@@ -650,18 +899,22 @@ fn parse_cluster_page(data: &Value, page: usize) -> Result<(u64, Vec<String>), A
         .get("clusters")
         .and_then(Value::as_array)
         .ok_or_else(|| unlisted(format!("page {page} has no clusters array")))?;
-    let ids = clusters
+    let clusters = clusters
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            c.get("clusterId")
+            let id = c
+                .get("clusterId")
                 .and_then(Value::as_str)
                 .filter(|id| !id.is_empty())
-                .map(str::to_string)
-                .ok_or_else(|| unlisted(format!("entry {i} of page {page} has no clusterId")))
+                .ok_or_else(|| unlisted(format!("entry {i} of page {page} has no clusterId")))?;
+            Ok(ClusterInfo {
+                cluster_id: Some(id.to_string()),
+                ..ClusterInfo::read(c)
+            })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((count, ids))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok((count, clusters))
 }
 
 /// What [`DataPlane::create`] creates.

@@ -256,6 +256,7 @@ impl World {
                 Some(life) => Ok(Reply::Cluster(ClusterInfo {
                     status: format!("{life:?}").to_ascii_uppercase(),
                     connect_address: Some("http://in01-k.example".into()),
+                    ..ClusterInfo::default()
                 })),
             },
             // a DELETING cluster may still be listed; a DELETED one is not

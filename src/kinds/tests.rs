@@ -415,6 +415,7 @@ fn described(status: &str) -> Answer {
     Ok(Reply::Cluster(ClusterInfo {
         status: status.into(),
         connect_address: Some("https://in01-k.example".into()),
+        ..ClusterInfo::default()
     }))
 }
 
@@ -798,6 +799,7 @@ fn the_cluster_a_collection_lives_in_decides_before_its_drop() {
     let no_endpoint = Ok(Reply::Cluster(ClusterInfo {
         status: "RUNNING".into(),
         connect_address: None,
+        ..ClusterInfo::default()
     }));
     let e = failed(drop_collection(first, &[(DescribeCluster, no_endpoint)]));
     assert_eq!(e.class, ErrorClass::Unknown);
@@ -1187,6 +1189,7 @@ fn the_endpoint_is_the_last_one_a_describe_gave() {
             Ok(Reply::Cluster(ClusterInfo {
                 status: "RUNNING".into(),
                 connect_address: addr.map(String::from),
+                ..ClusterInfo::default()
             })),
         )
     };
