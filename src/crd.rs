@@ -308,6 +308,42 @@ pub struct ConnectionSpec {
     pub credentials_secret_ref: SecretKeyRef,
 }
 
+/// A Zilliz Cloud cluster plan (`docs/zilliz-api.md`, "Creating and describing").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ClusterPlan {
+    Free,
+    Serverless,
+    Standard,
+    Enterprise,
+}
+
+impl From<ClusterPlan> for crate::api::ClusterPlan {
+    fn from(p: ClusterPlan) -> Self {
+        match p {
+            ClusterPlan::Free => crate::api::ClusterPlan::Free,
+            ClusterPlan::Serverless => crate::api::ClusterPlan::Serverless,
+            ClusterPlan::Standard => crate::api::ClusterPlan::Standard,
+            ClusterPlan::Enterprise => crate::api::ClusterPlan::Enterprise,
+        }
+    }
+}
+
+/// Whether a cluster should run or be suspended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DesiredStatus {
+    #[default]
+    Running,
+    Suspended,
+}
+
+/// A Secret in the object's own namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+pub struct SecretRef {
+    /// Name of the Secret (same namespace as this object).
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
 /// A Zilliz Cloud cluster.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
@@ -341,15 +377,68 @@ pub struct ConnectionSpec {
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[x_kube(
+    validation = kube::core::Rule::new("has(self.clusterId) || (has(self.clusterName) && has(self.projectId) && has(self.regionId) && has(self.plan))").message("set clusterId to adopt a cluster, or clusterName, projectId, regionId and plan to create one"),
+    validation = kube::core::Rule::new("!has(oldSelf.clusterId) || has(self.clusterId)").message("clusterId cannot be removed once set"),
+    validation = kube::core::Rule::new("has(self.clusterId) || !has(self.plan) || (self.plan != 'Standard' && self.plan != 'Enterprise') || (has(self.cuType) && has(self.cuSize))").message("creating a dedicated cluster (plan Standard or Enterprise) needs cuType and cuSize"),
+    validation = kube::core::Rule::new("!has(self.plan) || self.plan == 'Standard' || self.plan == 'Enterprise' || (!has(self.cuType) && !has(self.cuSize))").message("cuType and cuSize are for dedicated plans (Standard, Enterprise) only"),
+    validation = kube::core::Rule::new("!has(self.desiredStatus) || self.desiredStatus == 'Running' || !has(self.plan) || self.plan == 'Standard' || self.plan == 'Enterprise'").message("desiredStatus Suspended needs a dedicated plan (Standard, Enterprise)")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ZillizClusterSpec {
-    /// Zilliz Cloud cluster id, e.g. `in01-0123456789abcdef`. Immutable.
+    /// Zilliz Cloud cluster id, e.g. `in01-0123456789abcdef`: the cluster to adopt. Absent: the
+    /// operator creates one from `clusterName`, `projectId`, `regionId` and `plan` (once). Set,
+    /// it always wins over a cluster the object created or found; it may be set later (to
+    /// resolve `CreatePending`), and is then immutable and cannot be removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 128),
         regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
     )]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("clusterId is immutable"))]
-    pub cluster_id: String,
+    pub cluster_id: Option<String>,
+    /// Name of the cluster to create, unique in its project. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("clusterName is immutable"))]
+    pub cluster_name: Option<String>,
+    /// Project to create the cluster in, e.g. `proj-0123456789abcdef`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("projectId is immutable"))]
+    pub project_id: Option<String>,
+    /// Cloud region to create the cluster in, e.g. `aws-us-west-2`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("regionId is immutable"))]
+    pub region_id: Option<String>,
+    /// Plan of the cluster to create: `Free`, `Serverless`, or the dedicated `Standard` and
+    /// `Enterprise`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("plan is immutable"))]
+    pub plan: Option<ClusterPlan>,
+    /// Compute unit type of a dedicated cluster, e.g. `Performance-optimized`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("cuType is immutable"))]
+    pub cu_type: Option<String>,
+    /// Compute units of a dedicated cluster (Standard 1–32, Enterprise 1–1024); a change
+    /// resizes the cluster in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub cu_size: Option<u32>,
+    /// Replicas; a change is applied in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub replica: Option<u32>,
+    /// `Running` (default) or `Suspended` (dedicated plans only): suspends or resumes the
+    /// cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_status: Option<DesiredStatus>,
+    /// A Secret (in this object's namespace, owned by it) to write the connection to:
+    /// `endpoint`, `clusterId`, and `username`/`password` of a cluster this object created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_connection_secret_to_ref: Option<SecretRef>,
     /// How to reach the control plane.
     #[serde(default)]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("controlPlane is immutable"))]
@@ -892,6 +981,16 @@ pub struct ZillizStatus {
     /// Clusters: the control plane's status (RUNNING, DELETING, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_status: Option<String>,
+    /// Clusters: the id of the cluster this object manages (`spec.clusterId`, or the one it
+    /// created or found by name; also kept in the annotation `zilliz.io/cluster-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Clusters: compute units, as the last describe said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cu_size: Option<u32>,
+    /// Clusters: replicas, as the last describe said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<u32>,
     /// Progress of the drop, once the object is being deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion: Option<DeletionStatus>,

@@ -1162,7 +1162,7 @@ mod tests {
         for t in 0..50 {
             let ns = format!("tenant{t}");
             let mut cluster = cluster("own", "cloud");
-            cluster.spec.cluster_id = format!("in01-tenant{t}");
+            cluster.spec.cluster_id = Some(format!("in01-tenant{t}"));
             apply(&mut w.clusters, in_ns(cluster, &ns));
             let docs = collection("documents", json!({"clusterRef": {"name": "own"}}));
             apply(&mut w.collections, in_ns(docs, &ns));

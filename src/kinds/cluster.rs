@@ -9,9 +9,34 @@ use crate::{
     api::{ApiError, ErrorClass, Flavour},
     crd::{DeletionPolicy, ManagementPolicy, ZillizCluster, ZillizClusterSpec, ZillizStatus},
 };
+use kube::ResourceExt;
 
-fn cluster_address(spec: &ZillizClusterSpec) -> Result<Address, String> {
-    let id = non_empty(&spec.cluster_id, "clusterId")?;
+/// The annotation a ZillizCluster carries while a create of its cluster may be in flight:
+/// written (value: the RFC 3339 time) before the create is sent, removed once the cluster's id
+/// is recorded or the API refused the create. An annotation, not status: it survives a status
+/// wipe and travels with a backup of the object.
+pub const CREATE_PENDING: &str = "zilliz.io/create-pending";
+
+/// The annotation holding the id of the cluster a ZillizCluster created or found by name
+/// (`spec.clusterId`, when set, wins over it).
+pub const CLUSTER_ID: &str = "zilliz.io/cluster-id";
+
+/// The id of the cluster `obj` manages: `spec.clusterId`, else the annotation [`CLUSTER_ID`],
+/// else `status.clusterId`; `None` while it has none (a cluster still to be created).
+pub fn known_cluster_id(obj: &ZillizCluster) -> Option<&str> {
+    fn set(v: Option<&String>) -> Option<&str> {
+        v.map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+    set(obj.spec.cluster_id.as_ref())
+        .or_else(|| set(obj.annotations().get(CLUSTER_ID)))
+        .or_else(|| set(obj.status.as_ref().and_then(|s| s.cluster_id.as_ref())))
+}
+
+fn cluster_address(spec: &ZillizClusterSpec, id: Option<&str>) -> Result<Address, String> {
+    let id = non_empty(
+        id.ok_or("no cluster id yet: spec.clusterId is not set and no cluster was created or found by name")?,
+        "clusterId",
+    )?;
     if !id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -47,10 +72,10 @@ impl Managed for ZillizCluster {
         self.status.as_ref()
     }
     fn external_name(&self) -> &str {
-        &self.spec.cluster_id
+        known_cluster_id(self).unwrap_or_default()
     }
     fn address(&self) -> Result<Address, String> {
-        cluster_address(&self.spec)
+        cluster_address(&self.spec, known_cluster_id(self))
     }
     fn secret_names(&self) -> Vec<&str> {
         vec![self.spec.credentials_secret_ref.name.as_str()]

@@ -11,7 +11,7 @@
 //! Arrows run one way: `api`, `crd` ← `kinds` ← `stores`, `secrets` ← `resolve` ← `decide` ←
 //! `controller`.
 
-mod cluster;
+pub mod cluster;
 mod collection;
 mod desired;
 mod index;

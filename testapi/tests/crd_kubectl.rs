@@ -138,6 +138,89 @@ fn cases() -> Vec<Case> {
             rejected: with(&cluster, json!({"credentialsSecretRef": {"name": "t"}})),
         },
     ];
+    // clusters from spec (issue 15): what a create needs, dedicated-only fields, immutables
+    let create = json!({"clusterName": "analytics", "projectId": "proj-1",
+        "regionId": "aws-us-west-2", "plan": "Standard", "cuType": "Performance-optimized",
+        "cuSize": 2, "credentialsSecretRef": secret});
+    let free = with(
+        &create,
+        json!({"plan": "Free", "cuType": null, "cuSize": null}),
+    );
+    for (field, other) in [
+        ("clusterName", json!("other")),
+        ("projectId", json!("proj-2")),
+        ("regionId", json!("gcp-us-west1")),
+        ("plan", json!("Enterprise")),
+        ("cuType", json!("Capacity-optimized")),
+    ] {
+        let (path, message) = match field {
+            "clusterName" => ("spec.clusterName", "clusterName is immutable"),
+            "projectId" => ("spec.projectId", "projectId is immutable"),
+            "regionId" => ("spec.regionId", "regionId is immutable"),
+            "plan" => ("spec.plan", "plan is immutable"),
+            _ => ("spec.cuType", "cuType is immutable"),
+        };
+        v.push(Case {
+            kind: "ZillizCluster",
+            path,
+            message,
+            old: Some(create.clone()),
+            // the mutable fields may change
+            accepted: with(
+                &create,
+                json!({"cuSize": 4, "replica": 2, "desiredStatus": "Suspended",
+                       "writeConnectionSecretToRef": {"name": "conn"}}),
+            ),
+            rejected: with(
+                &create,
+                Value::Object([(field.to_string(), other)].into_iter().collect()),
+            ),
+        });
+    }
+    v.extend([
+        Case {
+            kind: "ZillizCluster",
+            path: "spec",
+            message: "set clusterId to adopt a cluster, or clusterName, projectId, regionId and plan to create one",
+            old: None,
+            accepted: create.clone(),
+            rejected: with(&create, json!({"regionId": null})),
+        },
+        Case {
+            kind: "ZillizCluster",
+            path: "spec",
+            message: "clusterId cannot be removed once set",
+            old: Some(with(&create, json!({"clusterId": "in01-a"}))),
+            // set later, to resolve CreatePending
+            accepted: with(&create, json!({"clusterId": "in01-a", "cuSize": 3})),
+            rejected: create.clone(),
+        },
+        Case {
+            kind: "ZillizCluster",
+            path: "spec",
+            message: "creating a dedicated cluster (plan Standard or Enterprise) needs cuType and cuSize",
+            old: None,
+            // adopting needs neither
+            accepted: with(&cluster, json!({"plan": "Enterprise"})),
+            rejected: with(&create, json!({"cuSize": null})),
+        },
+        Case {
+            kind: "ZillizCluster",
+            path: "spec",
+            message: "cuType and cuSize are for dedicated plans (Standard, Enterprise) only",
+            old: None,
+            accepted: free.clone(),
+            rejected: with(&free, json!({"cuSize": 2})),
+        },
+        Case {
+            kind: "ZillizCluster",
+            path: "spec",
+            message: "desiredStatus Suspended needs a dedicated plan (Standard, Enterprise)",
+            old: None,
+            accepted: with(&create, json!({"desiredStatus": "Suspended"})),
+            rejected: with(&free, json!({"desiredStatus": "Suspended"})),
+        },
+    ]);
     let col_ref = json!({"collectionName": "c", "clusterRef": {"name": "zc"}});
     let col_conn = json!({"collectionName": "c", "connection": conn});
     v.extend([
