@@ -1,15 +1,23 @@
 //! ZillizCluster: a Zilliz Cloud cluster. Its drop is asynchronous: accepted, then polled with
-//! describes until the cluster is `DELETED`.
+//! describes until the cluster is `DELETED`. Created from spec at most once ([`create_once`]),
+//! resized, suspended and resumed one change at a time ([`update_step`]).
 
 use super::{
     Address, Attempt, Call, ClusterState, Contains, Evidence, Managed, Observation, Observed, Plan,
     Refs, Reply, Script, Step, confirm_by_list, control_plane_base, explicit_not_found, non_empty,
 };
 use crate::{
-    api::{ApiError, ErrorClass, Flavour},
-    crd::{DeletionPolicy, ManagementPolicy, ZillizCluster, ZillizClusterSpec, ZillizStatus},
+    api::{
+        ApiError, ClusterInfo, CreateCluster, ErrorClass, Flavour, Modify,
+        classify::is_duplicate_cluster_name,
+    },
+    crd::{
+        DeletionPolicy, DesiredStatus, ManagementPolicy, Origin, ZillizCluster, ZillizClusterSpec,
+        ZillizStatus,
+    },
 };
 use kube::ResourceExt;
+use std::time::Duration;
 
 /// The annotation a ZillizCluster carries while a create of its cluster may be in flight:
 /// written (value: the RFC 3339 time) before the create is sent, removed once the cluster's id
@@ -185,3 +193,306 @@ impl Managed for ZillizCluster {
         })
     }
 }
+
+/// What a ZillizCluster object has recorded about its cluster, read from the object as the
+/// reconcile pass read it (see [`create_once`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreateRecord {
+    /// [`known_cluster_id`]: the cluster is known, nothing is to be created.
+    pub cluster_id: Option<String>,
+    /// The annotation [`CREATE_PENDING`] is there: an earlier pass may have sent a create.
+    pub pending: bool,
+    /// How long ago the intent was recorded (`None`: its time cannot be read, taken as long ago).
+    pub pending_for: Option<Duration>,
+}
+
+impl CreateRecord {
+    pub fn of(obj: &ZillizCluster, now: jiff::Timestamp) -> CreateRecord {
+        let intent = obj.annotations().get(CREATE_PENDING);
+        CreateRecord {
+            cluster_id: known_cluster_id(obj).map(str::to_string),
+            pending: intent.is_some(),
+            pending_for: intent
+                .and_then(|v| v.trim().parse::<jiff::Timestamp>().ok())
+                .and_then(|at| Duration::try_from(now.duration_since(at)).ok()),
+        }
+    }
+}
+
+/// The create request `spec` describes, or why it describes none (CEL refuses such specs; this
+/// is the same check for objects written before the rules existed).
+pub fn create_request(spec: &ZillizClusterSpec) -> Result<CreateCluster, String> {
+    let need = |v: &Option<String>, field: &str| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                format!(
+                    "creating a cluster needs spec.{field} (or set spec.clusterId to adopt one)"
+                )
+            })
+    };
+    let plan = spec
+        .plan
+        .ok_or("creating a cluster needs spec.plan (or set spec.clusterId to adopt one)")?;
+    let plan = crate::api::ClusterPlan::from(plan);
+    let (cu_type, cu_size) = if plan.is_dedicated() {
+        let cu_size = spec
+            .cu_size
+            .ok_or("creating a dedicated cluster (Standard, Enterprise) needs spec.cuSize")?;
+        (Some(need(&spec.cu_type, "cuType")?), Some(cu_size))
+    } else {
+        (None, None)
+    };
+    Ok(CreateCluster {
+        cluster_name: need(&spec.cluster_name, "clusterName")?,
+        project_id: need(&spec.project_id, "projectId")?,
+        region_id: need(&spec.region_id, "regionId")?,
+        plan,
+        cu_type,
+        cu_size,
+    })
+}
+
+/// What happened so far in this reconcile pass of the create protocol, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CreateEvent {
+    /// `ControlPlane::find_clusters_by_name` answered (a complete list, or an error).
+    Found(Result<Vec<ClusterInfo>, ApiError>),
+    /// The annotation [`CREATE_PENDING`] was written, on the object as this pass read it.
+    IntentRecorded,
+    /// `ControlPlane::create_cluster` answered: the new cluster's id, or an error.
+    Created(Result<String, ApiError>),
+}
+
+/// The next thing the create protocol needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClusterStep {
+    /// The cluster is known ([`CreateRecord::cluster_id`]): nothing to create; observe it.
+    Known(String),
+    /// List the clusters (every page) and keep those named `clusterName` in `projectId`.
+    FindByName,
+    /// Write the annotation [`CREATE_PENDING`] (the time, RFC 3339), as an update that carries
+    /// the `resourceVersion` of the object this pass read, so that it fails on a stale read;
+    /// then run the protocol again with [`CreateEvent::IntentRecorded`].
+    RecordIntent,
+    /// Send the create; run the protocol again with its answer.
+    Create,
+    /// This is the object's cluster: record its id (annotation [`CLUSTER_ID`] and
+    /// `status.clusterId`, `status.origin`), then remove [`CREATE_PENDING`]. `Created`: the
+    /// answer of this pass's create (which alone holds the password).
+    Adopt { cluster_id: String, origin: Origin },
+    /// A create may have been sent and the cluster is not listed yet: poll again with the
+    /// usual backoff (`Synced=False`, in progress).
+    Wait(String),
+    /// Cannot be decided without a person: `Synced=False`/`CreatePending` with this message;
+    /// never a second create. Lists go on being read (with backoff), so a cluster that shows up
+    /// later is still adopted.
+    CreatePending(String),
+    /// The API refused this pass's create itself, so nothing was created: remove
+    /// [`CREATE_PENDING`] (as for `RecordIntent`, on the object this pass read) and report the
+    /// error; a later pass may create again.
+    Refused(ApiError),
+    /// A list failed: report it like any failed call; the intent stays.
+    Failed(ApiError),
+}
+
+/// How long after the intent was recorded a cluster missing from a complete list is waited for
+/// (`Wait`) before [`ClusterStep::CreatePending`]: lists may lag behind creates.
+pub const LIST_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// Whether a failed create was refused by the API itself before it created anything: an
+/// envelope code that says the request is wrong, the credentials are refused or the operation
+/// is unsupported. A timeout, a reset, a 5xx or a gateway page (no envelope), an unknown code,
+/// or a success without an id may all hide a created cluster. 80010 (the name is taken) made
+/// nothing either, but says a cluster of that name exists: it is looked for by name.
+pub fn refused_before_creating(e: &ApiError) -> bool {
+    e.code.is_some()
+        && !is_duplicate_cluster_name(e)
+        && e.http_status.is_none_or(|s| s < 500)
+        && matches!(
+            e.class,
+            ErrorClass::BadRequest
+                | ErrorClass::Credentials
+                | ErrorClass::Unsupported
+                | ErrorClass::InvalidName
+        )
+}
+
+/// The create protocol: which cluster this object manages, creating it at most once.
+///
+/// A pass reads the object once (`record`), then calls this again after each step with the
+/// events so far; it is pure, so a restart simply starts a new pass from what the object
+/// recorded.
+///
+/// - A known id (`spec.clusterId`, the annotation [`CLUSTER_ID`], `status.clusterId`) ends it.
+/// - Otherwise the clusters named `clusterName` in `projectId` are looked for first: exactly one
+///   (not `DELETING`/`DELETED`) is adopted, two or more stop at `CreatePending`.
+/// - None, and no intent recorded: the intent is recorded, and only then, in the same pass, is
+///   the create sent. An answer with an id is adopted.
+/// - Once an intent is recorded (by an earlier pass, or a create in this pass whose answer was
+///   lost), no create is ever sent again: the cluster is looked for by name; while it is
+///   missing it is waited for (`Wait`, [`LIST_GRACE`] from the intent), then `CreatePending`.
+///   A refusal by the API itself ([`refused_before_creating`]) created nothing: `Refused`.
+///
+/// What this assumes, and so why at most one create per object reaches the server:
+/// 1. every create is sent by this function's `Create` step, which it gives only in a pass that
+///    read the object without [`CREATE_PENDING`] and without an id, right after that pass wrote
+///    the intent, and at most once per pass;
+/// 2. the intent is written with the `resourceVersion` of the object the pass read, so a pass
+///    working from a stale copy (an informer lagging behind the intent written by the pass
+///    before) fails to write it and sends nothing;
+/// 3. the intent is removed only together with, or after, recording the id (`Adopt`), or after
+///    the API refused the create itself (`Refused`: nothing was created);
+/// 4. annotations survive restarts and status wipes. An object restored from a backup older
+///    than its intent can send one more create; the API's refusal of a duplicate name in a
+///    project (80010) is then what stops a second cluster, and the list finds the first.
+///
+/// It assumes nothing of the list's freshness: a cluster created but not yet listed is never
+/// taken for an absent one (that only delays the adoption).
+pub fn create_once(
+    record: &CreateRecord,
+    want: &CreateCluster,
+    events: &[CreateEvent],
+) -> ClusterStep {
+    if let Some(id) = &record.cluster_id {
+        return ClusterStep::Known(id.clone());
+    }
+    let mut intent_here = false;
+    let mut created: Option<&Result<String, ApiError>> = None;
+    let mut listed: Option<&Result<Vec<ClusterInfo>, ApiError>> = None;
+    for event in events {
+        match event {
+            CreateEvent::Found(found) => listed = Some(found),
+            CreateEvent::IntentRecorded => intent_here = true,
+            CreateEvent::Created(answer) => {
+                created = Some(answer);
+                // a list read before the create says nothing of what it made
+                listed = None;
+            }
+        }
+    }
+    match created {
+        Some(Ok(id)) => {
+            return ClusterStep::Adopt {
+                cluster_id: id.clone(),
+                origin: Origin::Created,
+            };
+        }
+        Some(Err(e)) if refused_before_creating(e) => return ClusterStep::Refused(e.clone()),
+        _ => {}
+    }
+    // a create may have reached the server: an earlier pass's (the intent was there when this
+    // pass read the object) or this pass's, whose answer was lost
+    let may_exist = record.pending || created.is_some();
+    let found = match listed {
+        None => return ClusterStep::FindByName,
+        Some(Err(e)) => return ClusterStep::Failed(e.clone()),
+        Some(Ok(found)) => found,
+    };
+    let matches: Vec<&ClusterInfo> = found
+        .iter()
+        .filter(|c| {
+            c.cluster_name.as_deref() == Some(want.cluster_name.as_str())
+                && c.project_id.as_deref() == Some(want.project_id.as_str())
+                && !matches!(
+                    ClusterState::parse(&c.status),
+                    ClusterState::Deleting | ClusterState::Deleted
+                )
+        })
+        .collect();
+    let (name, project) = (&want.cluster_name, &want.project_id);
+    match matches.as_slice() {
+        [one] => match &one.cluster_id {
+            Some(id) => ClusterStep::Adopt {
+                cluster_id: id.clone(),
+                origin: Origin::Adopted,
+            },
+            None => ClusterStep::Failed(ApiError::new(
+                ErrorClass::Unknown,
+                format!(
+                    "the cluster list names a cluster {name} in project {project} without its id"
+                ),
+            )),
+        },
+        [] if !may_exist && intent_here => ClusterStep::Create,
+        [] if !may_exist => ClusterStep::RecordIntent,
+        [] => {
+            let why = match created {
+                Some(Err(e)) if is_duplicate_cluster_name(e) => format!(
+                    "the API refused the create because a cluster named {name} exists in project {project}, yet the list does not show it"
+                ),
+                Some(Err(e)) => format!(
+                    "the create's answer was lost ({e}); the cluster may exist, but the list does not show it"
+                ),
+                _ => format!(
+                    "a create of cluster {name} in project {project} may have been sent (annotation {CREATE_PENDING}), but the list does not show it"
+                ),
+            };
+            let young = created.is_some() || record.pending_for.is_some_and(|d| d < LIST_GRACE);
+            if young {
+                ClusterStep::Wait(format!("{why} yet; looking again"))
+            } else {
+                ClusterStep::CreatePending(format!(
+                    "{why}. No second create is sent. Check the Zilliz Cloud console: if the cluster exists, set spec.clusterId to its id; if it does not, remove the annotation {CREATE_PENDING} from this object to create it"
+                ))
+            }
+        }
+        many => {
+            let ids: Vec<&str> = many
+                .iter()
+                .filter_map(|c| c.cluster_id.as_deref())
+                .collect();
+            ClusterStep::CreatePending(format!(
+                "{} clusters are named {name} in project {project} ({}); set spec.clusterId to the one this object manages",
+                many.len(),
+                ids.join(", ")
+            ))
+        }
+    }
+}
+
+/// One change to bring a cluster to its spec (see [`update_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterChange {
+    Modify(Modify),
+    Suspend,
+    Resume,
+}
+
+/// The next change to make to the observed cluster, one at a time as the API requires
+/// (`docs/zilliz-api.md`, "Creating and describing"), or `None`.
+///
+/// Only declared fields count (an undeclared `cuSize`, `replica` or `desiredStatus` is never
+/// changed, so adopting a cluster makes no call), and a declared value equal to the observed
+/// one makes no call; neither does an observation without the value. Resize and suspend only
+/// a `RUNNING` cluster, resume only a `SUSPENDED` one: any other state (`CREATING`,
+/// `MODIFYING`, `SUSPENDING`, ...) waits. Suspending comes before resizing; a suspended cluster
+/// is resized after it was resumed.
+pub fn update_step(spec: &ZillizClusterSpec, observed: &ClusterInfo) -> Option<ClusterChange> {
+    let differs = |want: Option<u32>, seen: Option<u32>| match (want, seen) {
+        (Some(w), Some(s)) => w != s,
+        _ => false,
+    };
+    match (ClusterState::parse(&observed.status), spec.desired_status) {
+        (ClusterState::Running, Some(DesiredStatus::Suspended)) => Some(ClusterChange::Suspend),
+        (ClusterState::Suspended, Some(DesiredStatus::Running)) => Some(ClusterChange::Resume),
+        (ClusterState::Running, _) => {
+            if differs(spec.cu_size, observed.cu_size) {
+                spec.cu_size
+                    .map(|n| ClusterChange::Modify(Modify::CuSize(n)))
+            } else if differs(spec.replica, observed.replica) {
+                spec.replica
+                    .map(|n| ClusterChange::Modify(Modify::Replica(n)))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "cluster_create_tests.rs"]
+mod create_tests;
