@@ -6,6 +6,8 @@
 //! drop, said the resource does not exist, or the user chose `Orphan`. Every other outcome is an
 //! [`Error::Pending`] that carries its own requeue delay.
 
+mod create_once;
+
 use crate::{
     api::HttpClient,
     backoff::{self, Backoff},
@@ -619,88 +621,111 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         )));
     }
 
-    let next = match resolve(obj, &ctx.sources(), Purpose::Observe).await {
-        Err(ResolveError::Kube(e)) => return Err(Error::Kube(e)),
-        Err(e) => {
-            let (reason, next) = match &e {
-                ResolveError::InvalidSpec(_) => (Reason::InvalidSpec, Next::AwaitChange),
-                ResolveError::ReferenceNotFound { .. } => {
-                    (Reason::ReferenceNotFound, Next::Backoff(None))
-                }
-                ResolveError::ParentGone { .. } => (Reason::NotFound, Next::Resync),
-                ResolveError::ParentNotReady { .. } => {
-                    (Reason::ParentNotReady, Next::Backoff(None))
-                }
-                ResolveError::CredentialsUnavailable(_) => {
-                    (Reason::CredentialsUnavailable, Next::Backoff(None))
-                }
-                ResolveError::Kube(_) => (Reason::KubeApi, Next::Backoff(None)),
-            };
-            let message = e.to_string();
-            // a gone parent is a successful observation; the rest failed to observe
-            let failed = (!matches!(next, Next::Resync)).then_some((reason, message.as_str()));
-            observed(&mut status, generation, (false, reason, &message), failed);
-            next
-        }
-        Ok(resolved) => {
-            if let Some(secret) = &resolved.own_secret
-                && let Err(e) = secrets::guard(&ctx.client, secret).await
-            {
-                match e {
-                    // The Secret changed since it was seen: usually another object of ours
-                    // marking the same Secret at the same moment. A change of anything but its
-                    // finalizers re-queues its users, who try again.
-                    kube::Error::Api(ref status) if status.code == 409 => {
-                        debug!(error = %e, "Secret changed while marking it in use")
+    let next = match create_once::ensure(obj, ctx, &mut status).await? {
+        Some(next) => next,
+        None => match resolve(obj, &ctx.sources(), Purpose::Observe).await {
+            Err(ResolveError::Kube(e)) => return Err(Error::Kube(e)),
+            Err(e) => {
+                let (reason, next) = match &e {
+                    ResolveError::InvalidSpec(_) => (Reason::InvalidSpec, Next::AwaitChange),
+                    ResolveError::ReferenceNotFound { .. } => {
+                        (Reason::ReferenceNotFound, Next::Backoff(None))
                     }
-                    // the drop still works without it; only a namespace deletion could outrun it
-                    _ => warn!(error = %e, "could not mark the Secret in use"),
+                    ResolveError::ParentGone { .. } => (Reason::NotFound, Next::Resync),
+                    ResolveError::ParentNotReady { .. } => {
+                        (Reason::ParentNotReady, Next::Backoff(None))
+                    }
+                    ResolveError::CredentialsUnavailable(_) => {
+                        (Reason::CredentialsUnavailable, Next::Backoff(None))
+                    }
+                    ResolveError::Kube(_) => (Reason::KubeApi, Next::Backoff(None)),
+                };
+                let message = e.to_string();
+                // a gone parent is a successful observation; the rest failed to observe
+                let failed = (!matches!(next, Next::Resync)).then_some((reason, message.as_str()));
+                observed(&mut status, generation, (false, reason, &message), failed);
+                next
+            }
+            Ok(resolved) => {
+                if let Some(secret) = &resolved.own_secret
+                    && let Err(e) = secrets::guard(&ctx.client, secret).await
+                {
+                    match e {
+                        // The Secret changed since it was seen: usually another object of ours
+                        // marking the same Secret at the same moment. A change of anything but its
+                        // finalizers re-queues its users, who try again.
+                        kube::Error::Api(ref status) if status.code == 409 => {
+                            debug!(error = %e, "Secret changed while marking it in use")
+                        }
+                        // the drop still works without it; only a namespace deletion could outrun it
+                        _ => warn!(error = %e, "could not mark the Secret in use"),
+                    }
                 }
-            }
-            // where the resource is, for a drop after its referenced object is gone
-            if resolved.record.is_some() {
-                status.resolved = resolved.record.clone();
-            }
-            let converged = external::converge::<K>(&resolved.target).await;
-            let was = status
-                .condition("Ready")
-                .and_then(|c| Reason::parse(&c.reason));
-            let judged = live::judge(&converged, resolved.target.no_create, was);
-            if let Some(note) = judged.note.clone() {
-                info!(reason = %note.reason, message = %note.message, "observed");
-                let quiet = ctx.settings.resync.min(Duration::from_secs(300));
-                if ctx.event_gate(&uid, note.reason, quiet) {
-                    publish(ctx, obj, note).await;
+                // where the resource is, for a drop after its referenced object is gone
+                if resolved.record.is_some() {
+                    status.resolved = resolved.record.clone();
                 }
-            }
-            let failed = judged.failed.map(|r| (r, judged.message.as_str()));
-            observed(
-                &mut status,
-                generation,
-                (judged.ready, judged.reason, &judged.message),
-                failed,
-            );
-            if let Some((endpoint, state)) = &judged.cluster {
-                status.endpoint = endpoint.clone();
-                status.cluster_status = Some(state.to_string());
-            }
-            if judged.absent && status.cluster_status.is_some() {
-                status.cluster_status = Some("DELETED".into());
-            }
-            if judged.observed.is_some() || judged.absent {
-                status.observed = judged.observed.clone();
-            }
-            // found there, not made by this object: adopted, never recreated; a create by this
-            // object is never forgotten
-            match judged.origin {
-                Some(Origin::Created) => status.origin = Some(Origin::Created),
-                Some(Origin::Adopted) => {
-                    status.origin.get_or_insert(Origin::Adopted);
+                let converged = external::converge::<K>(&resolved.target).await;
+                let was = status
+                    .condition("Ready")
+                    .and_then(|c| Reason::parse(&c.reason));
+                let judged = live::judge(&converged, resolved.target.no_create, was);
+                if let Some(note) = judged.note.clone() {
+                    info!(reason = %note.reason, message = %note.message, "observed");
+                    let quiet = ctx.settings.resync.min(Duration::from_secs(300));
+                    if ctx.event_gate(&uid, note.reason, quiet) {
+                        publish(ctx, obj, note).await;
+                    }
                 }
-                None => {}
+                let failed = judged.failed.map(|r| (r, judged.message.as_str()));
+                observed(
+                    &mut status,
+                    generation,
+                    (judged.ready, judged.reason, &judged.message),
+                    failed,
+                );
+                if let Some((endpoint, state)) = &judged.cluster {
+                    // the connection Secret learns the endpoint once the cluster has one; only its
+                    // endpoint and clusterId keys are written (never a password not received)
+                    if let (Some(secret), Some(address)) = (obj.connection_secret(), endpoint)
+                        && status.endpoint.as_ref() != Some(address)
+                    {
+                        let mut data = std::collections::BTreeMap::new();
+                        data.insert("endpoint", address.clone());
+                        data.insert("clusterId", obj.external_name().to_string());
+                        if let Err(e) = create_once::write_secret(ctx, obj, secret, data).await {
+                            warn!(error = %e, secret, "could not write the connection Secret");
+                            return Err(Error::Kube(e));
+                        }
+                    }
+                    status.endpoint = endpoint.clone();
+                    status.cluster_status = Some(state.to_string());
+                    if status.cluster_id.is_none() {
+                        status.cluster_id = Some(obj.external_name().to_string());
+                    }
+                }
+                if let Some((cu_size, replica)) = judged.sizes {
+                    status.cu_size = cu_size;
+                    status.replica = replica;
+                }
+                if judged.absent && status.cluster_status.is_some() {
+                    status.cluster_status = Some("DELETED".into());
+                }
+                if judged.observed.is_some() || judged.absent {
+                    status.observed = judged.observed.clone();
+                }
+                // found there, not made by this object: adopted, never recreated; a create by this
+                // object is never forgotten
+                match judged.origin {
+                    Some(Origin::Created) => status.origin = Some(Origin::Created),
+                    Some(Origin::Adopted) => {
+                        status.origin.get_or_insert(Origin::Adopted);
+                    }
+                    None => {}
+                }
+                judged.next
             }
-            judged.next
-        }
+        },
     };
 
     patch_status(ctx, obj, &status).await?;

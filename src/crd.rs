@@ -40,6 +40,8 @@ pub enum Reason {
     Loading,
     IndexBuilding,
     IndexBuildFailed,
+    /// A cluster create was sent and the cluster is not listed yet: looking again.
+    Creating,
     // Synced
     ReconcileSuccess,
     DropInProgress,
@@ -51,6 +53,9 @@ pub enum Reason {
     DeletionProtected,
     /// A call bringing a mutable field to the spec failed.
     UpdateFailed,
+    /// A cluster create may have happened and the operator cannot tell: it never sends a
+    /// second one; someone decides (the message says how).
+    CreatePending,
     // Events only
     Created,
     Orphaned,
@@ -87,6 +92,8 @@ impl Reason {
             IndexBuilding => "IndexBuilding",
             IndexBuildFailed => "IndexBuildFailed",
             UpdateFailed => "UpdateFailed",
+            Creating => "Creating",
+            CreatePending => "CreatePending",
             Updated => "Updated",
             ReconcileSuccess => "ReconcileSuccess",
             DropInProgress => "DropInProgress",
@@ -128,6 +135,7 @@ impl Reason {
                 | CredentialsUnavailable
                 | SpecMismatch
                 | IndexBuildFailed
+                | CreatePending
         )
     }
 
@@ -150,6 +158,7 @@ impl Reason {
                 | Loading
                 | IndexBuilding
                 | UpdateFailed
+                | Creating
         )
     }
 
@@ -176,6 +185,7 @@ impl Reason {
             Loading,
             IndexBuilding,
             IndexBuildFailed,
+            Creating,
             ReconcileSuccess,
             DropInProgress,
             DropRetrying,
@@ -185,6 +195,7 @@ impl Reason {
             CachesSyncing,
             DeletionProtected,
             UpdateFailed,
+            CreatePending,
         ]
         .into_iter()
         .find(|r| r.as_str() == raw)

@@ -6,7 +6,7 @@
 //! drop and the finalizer removal is recovered by simply running the protocol again.
 
 use crate::{
-    api::{ApiError, Creates, ErrorClass},
+    api::{ApiError, Creates, ErrorClass, Modify},
     kinds::{
         Attempt, Call, Converged, Desired, Exchange, MAX_CALLS, Managed, Reply, Script, Step,
         converge as converge_protocol, learned_endpoint,
@@ -120,6 +120,27 @@ pub async fn execute(target: &Target, call: Call, history: &[Exchange]) -> Resul
             let properties = alter_properties(&target.plan.desired)
                 .ok_or_else(|| missing("property to alter"))?;
             done(dp.alter_collection(db, coll, properties).await)
+        }
+        Call::ResizeCluster | Call::ReplicateCluster => {
+            let (cp, id) = cluster()?;
+            let want = match &target.plan.desired {
+                Desired::Cluster(want) => want,
+                _ => return Err(missing("declared size")),
+            };
+            let change = match call {
+                Call::ResizeCluster => want.cu_size.map(Modify::CuSize),
+                _ => want.replica.map(Modify::Replica),
+            }
+            .ok_or_else(|| missing("declared size"))?;
+            done(cp.modify_cluster(id, change).await)
+        }
+        Call::SuspendCluster => {
+            let (cp, id) = cluster()?;
+            done(cp.suspend_cluster(id).await)
+        }
+        Call::ResumeCluster => {
+            let (cp, id) = cluster()?;
+            done(cp.resume_cluster(id).await)
         }
         Call::CreateCollection | Call::CreatePartition | Call::CreateIndex => {
             let what = match call {

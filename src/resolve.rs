@@ -217,7 +217,7 @@ impl Sources<'_> {
         Ok(api.get_opt(name).await?.map(Arc::new))
     }
 
-    async fn token(
+    pub async fn token(
         &self,
         namespace: &str,
         secret: &SecretKeyRef,
@@ -441,14 +441,16 @@ pub async fn resolve<K: Managed>(
                 container: Container::None,
                 create: None,
                 desired: obj.desired(),
-                update: false,
+                update: allows(obj.management_policies(), ManagementPolicy::Update),
             };
             return Ok(Resolved {
                 target: Target {
                     plan,
                     control: Some(cp),
                     data: None,
-                    no_create: Some("the operator does not create clusters yet"),
+                    no_create: Some(
+                        "a cluster whose id is known is never created again; for a new cluster, apply a new object without spec.clusterId",
+                    ),
                 },
                 own_secret: Some(meta),
                 record: None,

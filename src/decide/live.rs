@@ -46,6 +46,8 @@ pub struct Judgement {
     pub observed: Option<ObservedState>,
     /// Clusters: endpoint and state.
     pub cluster: Option<(Option<String>, ClusterState)>,
+    /// Clusters: `cuSize` and `replica`, as described.
+    pub sizes: Option<(Option<u32>, Option<u32>)>,
     /// The resource does not exist (a cluster shows `DELETED`).
     pub absent: bool,
 }
@@ -62,6 +64,7 @@ impl Judgement {
             origin: None,
             observed: None,
             cluster: None,
+            sizes: None,
             absent: false,
         }
     }
@@ -101,7 +104,7 @@ fn note(warning: bool, reason: Reason, action: &'static str, message: &str) -> O
 /// The status a describe shows.
 pub fn observed_state(facts: &Facts) -> Option<ObservedState> {
     match facts {
-        Facts::None => None,
+        Facts::None | Facts::Cluster(_) => None,
         Facts::Collection(c) => Some(ObservedState {
             load_state: Some(match &c.load {
                 LoadState::Other(s) if s.is_empty() => "Unknown".to_string(),
@@ -203,6 +206,9 @@ pub fn judge(converged: &Converged, no_create: Option<&str>, was: Option<Reason>
             };
             j.cluster = cluster_state.clone().map(|s| (endpoint.clone(), s));
             j.observed = observed_state(facts);
+            if let Facts::Cluster(info) = facts {
+                j.sizes = Some((info.cu_size, info.replica));
+            }
             j.origin = Some(if created {
                 Origin::Created
             } else {

@@ -2,6 +2,7 @@
 //! describes until the cluster is `DELETED`. Created from spec at most once ([`create_once`]),
 //! resized, suspended and resumed one change at a time ([`update_step`]).
 
+use super::desired::WantCluster;
 use super::{
     Address, Attempt, Call, ClusterState, Contains, Evidence, Managed, Observation, Observed, Plan,
     Refs, Reply, Script, Step, confirm_by_list, control_plane_base, explicit_not_found, non_empty,
@@ -92,6 +93,38 @@ impl Managed for ZillizCluster {
         Refs::default()
     }
 
+    fn desired(&self) -> super::Desired {
+        super::Desired::Cluster(WantCluster::from(&self.spec))
+    }
+
+    fn create_once(&self, now: jiff::Timestamp) -> Option<super::CreateOnce> {
+        let flavour = Flavour::from(self.spec.control_plane.api_version);
+        let base = control_plane_base(
+            flavour,
+            self.spec.control_plane.base_url.as_deref(),
+            self.spec.control_plane.region.as_deref(),
+        );
+        let record = CreateRecord::of(self, now);
+        let (want, base) = match base {
+            Ok(base) => (create_request(&self.spec), Some(base)),
+            Err(e) => (Err(e), None),
+        };
+        Some(super::CreateOnce {
+            record,
+            want,
+            base,
+            flavour,
+            secret: self.spec.credentials_secret_ref.clone(),
+        })
+    }
+
+    fn connection_secret(&self) -> Option<&str> {
+        self.spec
+            .write_connection_secret_to_ref
+            .as_ref()
+            .map(|r| r.name.as_str())
+    }
+
     /// Describe first, always: a drop accepted earlier whose mark in the status was lost (the
     /// status write after it failed) shows `DELETING`/`DELETED` and is never sent again; an
     /// ambiguous describe (80020 with the cluster still listed) sends nothing.
@@ -172,11 +205,18 @@ impl Managed for ZillizCluster {
                     detail: format!("cluster {id} is DELETED"),
                 }),
                 state => Ok(Observed::Exists {
-                    usable: state == ClusterState::Running,
-                    detail: format!("cluster {id} is {state}"),
+                    // a cluster suspended on purpose is as declared
+                    usable: state == ClusterState::Running
+                        || (state == ClusterState::Suspended && suspended_on_purpose(plan)),
+                    detail: match state {
+                        ClusterState::Suspended if suspended_on_purpose(plan) => {
+                            format!("cluster {id} is SUSPENDED, as declared")
+                        }
+                        _ => format!("cluster {id} is {state}"),
+                    },
                     endpoint: info.connect_address.clone(),
                     cluster_state: Some(state),
-                    facts: super::Facts::None,
+                    facts: super::Facts::Cluster(Box::new(info.clone())),
                 }),
             },
             Ok(other) => Err(ApiError::new(
@@ -453,6 +493,10 @@ pub fn create_once(
     }
 }
 
+fn suspended_on_purpose(plan: &Plan) -> bool {
+    matches!(&plan.desired, super::Desired::Cluster(w) if w.desired_status == Some(DesiredStatus::Suspended))
+}
+
 /// One change to bring a cluster to its spec (see [`update_step`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClusterChange {
@@ -470,7 +514,7 @@ pub enum ClusterChange {
 /// a `RUNNING` cluster, resume only a `SUSPENDED` one: any other state (`CREATING`,
 /// `MODIFYING`, `SUSPENDING`, ...) waits. Suspending comes before resizing; a suspended cluster
 /// is resized after it was resumed.
-pub fn update_step(spec: &ZillizClusterSpec, observed: &ClusterInfo) -> Option<ClusterChange> {
+pub fn update_step(spec: &WantCluster, observed: &ClusterInfo) -> Option<ClusterChange> {
     let differs = |want: Option<u32>, seen: Option<u32>| match (want, seen) {
         (Some(w), Some(s)) => w != s,
         _ => false,

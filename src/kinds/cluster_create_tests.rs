@@ -7,6 +7,7 @@
 
 use super::*;
 use crate::api::ClusterPlan;
+use crate::kinds::desired::WantCluster;
 use proptest::prelude::*;
 
 fn want() -> CreateCluster {
@@ -330,54 +331,96 @@ fn updates_are_one_change_at_a_time_only_when_running_and_only_for_declared_diff
     use ClusterChange::*;
     let spec = cluster_spec(serde_json::json!({"cuSize": 4, "replica": 2}));
     assert_eq!(
-        update_step(&spec, &seen("RUNNING", Some(2), Some(1))),
+        update_step(
+            &WantCluster::from(&spec),
+            &seen("RUNNING", Some(2), Some(1))
+        ),
         Some(Modify(crate::api::Modify::CuSize(4)))
     );
     assert_eq!(
-        update_step(&spec, &seen("RUNNING", Some(4), Some(1))),
+        update_step(
+            &WantCluster::from(&spec),
+            &seen("RUNNING", Some(4), Some(1))
+        ),
         Some(Modify(crate::api::Modify::Replica(2)))
     );
-    assert_eq!(update_step(&spec, &seen("RUNNING", Some(4), Some(2))), None);
+    assert_eq!(
+        update_step(
+            &WantCluster::from(&spec),
+            &seen("RUNNING", Some(4), Some(2))
+        ),
+        None
+    );
     for busy in ["CREATING", "MODIFYING", "SUSPENDED", "RESUMING", "DELETING"] {
         assert_eq!(
-            update_step(&spec, &seen(busy, Some(2), Some(1))),
+            update_step(&WantCluster::from(&spec), &seen(busy, Some(2), Some(1))),
             None,
             "{busy}"
         );
     }
     // an observation without the value, or a spec without it: no call (adopting makes none)
-    assert_eq!(update_step(&spec, &seen("RUNNING", None, None)), None);
-    let bare = cluster_spec(serde_json::json!({}));
-    assert_eq!(update_step(&bare, &seen("RUNNING", Some(2), Some(3))), None);
     assert_eq!(
-        update_step(&bare, &seen("SUSPENDED", Some(2), Some(3))),
+        update_step(&WantCluster::from(&spec), &seen("RUNNING", None, None)),
+        None
+    );
+    let bare = cluster_spec(serde_json::json!({}));
+    assert_eq!(
+        update_step(
+            &WantCluster::from(&bare),
+            &seen("RUNNING", Some(2), Some(3))
+        ),
+        None
+    );
+    assert_eq!(
+        update_step(
+            &WantCluster::from(&bare),
+            &seen("SUSPENDED", Some(2), Some(3))
+        ),
         None
     );
     // suspend first, resume only when declared Running, resize after resuming
     let suspended = cluster_spec(serde_json::json!({"cuSize": 4, "desiredStatus": "Suspended"}));
     assert_eq!(
-        update_step(&suspended, &seen("RUNNING", Some(2), Some(1))),
+        update_step(
+            &WantCluster::from(&suspended),
+            &seen("RUNNING", Some(2), Some(1))
+        ),
         Some(Suspend)
     );
     assert_eq!(
-        update_step(&suspended, &seen("SUSPENDED", Some(2), Some(1))),
+        update_step(
+            &WantCluster::from(&suspended),
+            &seen("SUSPENDED", Some(2), Some(1))
+        ),
         None
     );
     assert_eq!(
-        update_step(&suspended, &seen("SUSPENDING", Some(2), Some(1))),
+        update_step(
+            &WantCluster::from(&suspended),
+            &seen("SUSPENDING", Some(2), Some(1))
+        ),
         None
     );
     let running = cluster_spec(serde_json::json!({"cuSize": 4, "desiredStatus": "Running"}));
     assert_eq!(
-        update_step(&running, &seen("SUSPENDED", Some(2), Some(1))),
+        update_step(
+            &WantCluster::from(&running),
+            &seen("SUSPENDED", Some(2), Some(1))
+        ),
         Some(Resume)
     );
     assert_eq!(
-        update_step(&running, &seen("RUNNING", Some(2), Some(1))),
+        update_step(
+            &WantCluster::from(&running),
+            &seen("RUNNING", Some(2), Some(1))
+        ),
         Some(Modify(crate::api::Modify::CuSize(4)))
     );
     assert_eq!(
-        update_step(&running, &seen("stopped", Some(4), None)),
+        update_step(
+            &WantCluster::from(&running),
+            &seen("stopped", Some(4), None)
+        ),
         Some(Resume)
     );
 }

@@ -5,8 +5,9 @@
 //! fields to the spec (load or release, `collection.ttl.seconds`), and what is still on its way
 //! (an index being built, a collection loading or waiting for its index).
 
-use super::{Call, Facts};
-use crate::api::{CollectionInfo, IndexInfo, IndexState, LoadState};
+use super::{Call, ClusterState, Facts};
+use crate::api::{CollectionInfo, IndexInfo, IndexState, LoadState, Modify};
+use crate::crd::{DesiredStatus, ZillizClusterSpec};
 use std::fmt;
 
 /// The load state a collection's spec asks for.
@@ -47,6 +48,25 @@ pub struct WantIndex {
     pub metric_type: Option<String>,
 }
 
+/// What a ZillizCluster declares of what can change in place (each only when set: an
+/// undeclared value is never changed, so adopting a cluster makes no call).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WantCluster {
+    pub cu_size: Option<u32>,
+    pub replica: Option<u32>,
+    pub desired_status: Option<DesiredStatus>,
+}
+
+impl From<&ZillizClusterSpec> for WantCluster {
+    fn from(spec: &ZillizClusterSpec) -> Self {
+        WantCluster {
+            cu_size: spec.cu_size,
+            replica: spec.replica,
+            desired_status: spec.desired_status,
+        }
+    }
+}
+
 /// What a spec declares beyond the resource's name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Desired {
@@ -55,6 +75,7 @@ pub enum Desired {
     Nothing,
     Collection(WantCollection),
     Index(WantIndex),
+    Cluster(WantCluster),
 }
 
 /// A declared value that differs from the observed one.
@@ -140,6 +161,7 @@ impl Desired {
         match (self, facts) {
             (Desired::Collection(want), Facts::Collection(seen)) => collection(want, seen),
             (Desired::Index(want), Facts::Index(seen)) => index(want, seen),
+            (Desired::Cluster(want), Facts::Cluster(seen)) => cluster(want, seen),
             _ => Found::default(),
         }
     }
@@ -235,6 +257,35 @@ fn collection(want: &WantCollection, seen: &CollectionInfo) -> Found {
             })
         }
         _ => {}
+    }
+    found
+}
+
+/// One change at a time, as the API requires ([`super::cluster::update_step`]).
+fn cluster(want: &WantCluster, seen: &crate::api::ClusterInfo) -> Found {
+    use super::cluster::ClusterChange;
+    let mut found = Found::default();
+    let shown = |v: Option<u32>| v.map_or_else(|| "unset".to_string(), |v| v.to_string());
+    let state = ClusterState::parse(&seen.status);
+    if let Some(change) = super::cluster::update_step(want, seen) {
+        let (call, difference) = match change {
+            ClusterChange::Modify(Modify::CuSize(n)) => {
+                (Call::ResizeCluster, diff("cuSize", n, shown(seen.cu_size)))
+            }
+            ClusterChange::Modify(Modify::Replica(n)) => (
+                Call::ReplicateCluster,
+                diff("replica", n, shown(seen.replica)),
+            ),
+            ClusterChange::Suspend => (
+                Call::SuspendCluster,
+                diff("desiredStatus", "Suspended", &state),
+            ),
+            ClusterChange::Resume => (
+                Call::ResumeCluster,
+                diff("desiredStatus", "Running", &state),
+            ),
+        };
+        found.updates.push(Update { call, difference });
     }
     found
 }
@@ -392,6 +443,39 @@ mod tests {
         assert_eq!(
             collection(&release, &loaded).updates[0].call,
             Call::ReleaseCollection
+        );
+    }
+
+    #[test]
+    fn a_cluster_is_changed_one_declared_value_at_a_time() {
+        let seen = crate::api::ClusterInfo {
+            status: "RUNNING".into(),
+            cu_size: Some(1),
+            replica: Some(1),
+            ..Default::default()
+        };
+        let want = WantCluster {
+            cu_size: Some(2),
+            replica: Some(3),
+            desired_status: None,
+        };
+        let found = cluster(&want, &seen);
+        assert_eq!(
+            found.updates,
+            [Update {
+                call: Call::ResizeCluster,
+                difference: diff("cuSize", 2, 1)
+            }]
+        );
+        // nothing declared: adopting makes no call
+        assert_eq!(cluster(&WantCluster::default(), &seen), Found::default());
+        let suspend = WantCluster {
+            desired_status: Some(DesiredStatus::Suspended),
+            ..WantCluster::default()
+        };
+        assert_eq!(
+            cluster(&suspend, &seen).updates[0].call,
+            Call::SuspendCluster
         );
     }
 

@@ -17,7 +17,7 @@ mod desired;
 mod index;
 mod partition;
 
-pub use desired::{Assessment, Desired, Difference, LoadWanted, Pending, Update};
+pub use desired::{Assessment, Desired, Difference, LoadWanted, Pending, Update, WantCluster};
 
 use crate::{
     api::{ApiError, ClusterInfo, CollectionInfo, ControlPlane, ErrorClass, Flavour, IndexInfo},
@@ -148,6 +148,19 @@ pub trait Managed:
         Desired::Nothing
     }
 
+    /// A resource the operator creates at most once, outside [`converge`], because its create
+    /// is not idempotent and the API picks its id (clusters): what was recorded and what to
+    /// create. `None` for the kinds whose create is idempotent and happens in `converge`.
+    fn create_once(&self, now: jiff::Timestamp) -> Option<CreateOnce> {
+        let _ = now;
+        None
+    }
+
+    /// The Secret (same namespace) to write the resource's connection details into.
+    fn connection_secret(&self) -> Option<&str> {
+        None
+    }
+
     /// The user asked that the resource never be dropped.
     fn protected(&self) -> bool {
         self.annotations()
@@ -155,6 +168,22 @@ pub trait Managed:
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 }
+
+/// What [`Managed::create_once`] gives the shell.
+#[derive(Clone, Debug)]
+pub struct CreateOnce {
+    /// What the object recorded (annotations that survive a status wipe or a restore).
+    pub record: cluster::CreateRecord,
+    /// The create request, or why the spec cannot create.
+    pub want: Result<crate::api::CreateCluster, String>,
+    /// The control plane (`None` when the spec's is invalid: then `want` says why), and the
+    /// Secret key holding its API key.
+    pub base: Option<Url>,
+    pub flavour: Flavour,
+    pub secret: SecretKeyRef,
+}
+
+pub use cluster::{CLUSTER_ID, CREATE_PENDING, ClusterStep, CreateEvent, create_once};
 
 /// Whether a spec says how to create its resource.
 #[derive(Clone, Debug, PartialEq)]
@@ -354,6 +383,12 @@ pub enum Call {
     LoadCollection,
     /// Alter the collection's properties to the spec's (`params.ttlSeconds`).
     AlterCollection,
+    /// Modify the cluster's `cuSize` to the spec's.
+    ResizeCluster,
+    /// Modify the cluster's `replica` to the spec's.
+    ReplicateCluster,
+    SuspendCluster,
+    ResumeCluster,
 }
 
 impl Call {
@@ -565,6 +600,7 @@ pub enum Facts {
     None,
     Collection(Box<CollectionInfo>),
     Index(Box<IndexInfo>),
+    Cluster(Box<ClusterInfo>),
 }
 
 /// An answer that says by itself that the resource (or its collection or database) does not

@@ -676,7 +676,11 @@ fn a_cluster_observation_names_its_state() {
         ("Frozen", ClusterState::Other("Frozen".into()), "Frozen"),
     ];
     for (raw, state, shown) in cases {
-        let found = observe_cluster(&[(DescribeCluster, described(raw))]);
+        let answer = described(raw);
+        let found = observe_cluster(&[(DescribeCluster, answer.clone())]);
+        let Ok(Reply::Cluster(info)) = answer else {
+            unreachable!()
+        };
         assert_eq!(
             found,
             Ok(Observed::Exists {
@@ -684,7 +688,7 @@ fn a_cluster_observation_names_its_state() {
                 detail: format!("cluster {ID} is {shown}"),
                 endpoint: Some("https://in01-k.example".into()),
                 cluster_state: Some(state),
-                facts: Facts::None,
+                facts: Facts::Cluster(Box::new(info)),
             }),
             "{raw}"
         );
