@@ -13,7 +13,7 @@ use crate::{
     backoff::{self, Backoff},
     crd::{Condition, FINALIZER, ManagementPolicy, Origin, Reason, ZillizStatus, allows},
     decide::{
-        Decision, GateFacts, Input, Note, Pace, Polls, Recorded, Unresolved, decide, gate,
+        Decision, Gate, GateFacts, Input, Note, Pace, Polls, Recorded, Unresolved, decide, gate,
         live::{self, EventGate, Next},
     },
     events::Publisher,
@@ -774,7 +774,15 @@ async fn cleanup<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             .map(|c| (c.reason.clone(), c.message.clone())),
         polls: ctx.failures_of(&uid),
     };
-    let input = match gate(&ctx.gate_facts(obj)) {
+    let gated = gate(&ctx.gate_facts(obj));
+    // No id, but a create may have happened (its answer was lost): "nothing to drop" would
+    // leak the cluster. Look it up by name first; this only ever keeps the finalizer.
+    if let Some(Gate::NothingToDrop(_)) = &gated
+        && let Some(kept) = create_once::before_release(obj, ctx).await?
+    {
+        return Err(kept);
+    }
+    let input = match gated {
         Some(g) => Input::Gate(g),
         None => attempt(obj, ctx).await,
     };

@@ -366,7 +366,7 @@ pub struct SecretRef {
     status = "ZillizStatus",
     shortname = "zc",
     category = "zilliz",
-    printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.clusterId"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.clusterId"),
     printcolumn(
         name = "Ready",
         type_ = "string",

@@ -226,3 +226,49 @@ async fn a_lost_create_answer_leaves_exactly_one_cluster_adopted_by_its_object()
         Some("DELETED")
     );
 }
+
+/// An object deleted while its create's answer is lost and the list does not show the cluster
+/// yet: it is never let go as "nothing to drop" (that would leak a paid cluster); once the list
+/// shows it, the cluster is dropped and the object goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_deleted_before_its_lost_create_settles_drops_the_cluster_it_made() {
+    if !require_kubectl() {
+        return;
+    }
+    const TOKEN: &str = "cluster-key-51c4";
+    let fake = ZillizFake::start(TOKEN).await;
+    fake.fault_next_create(CreateFault::GatewayTimeout);
+    // the list leaves the new cluster out for a long while
+    fake.set_list_lag(1_000);
+    let mut c = Cluster::start().await;
+    c.start_operator(Path::new(OPERATOR), &["--resync-interval", "2s"])
+        .await;
+    let ns = "lost-then-deleted";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    c.apply(&cluster_spec(ns, &fake.uri(), "")).await;
+    c.wait_reason(ns, "zc/analytics", "Ready", "Creating", WAIT)
+        .await;
+    let made = fake.clusters_named(PROJECT, "analytics");
+    assert_eq!(made.len(), 1, "{made:?}");
+    c.kubectl_ok(&["delete", "-n", ns, "zc/analytics", "--wait=false"])
+        .await;
+    let o = c
+        .wait_reason(ns, "zc/analytics", "Synced", "CreatePending", WAIT)
+        .await;
+    assert!(o["metadata"]["deletionTimestamp"].is_string());
+    // the list catches up: the cluster is found, dropped, and the object goes
+    fake.catch_up_lists();
+    c.kubectl_ok(&[
+        "wait",
+        "-n",
+        ns,
+        "--for=delete",
+        "zc/analytics",
+        "--timeout=60s",
+    ])
+    .await;
+    let id = &made[0].cluster_id;
+    assert_eq!(fake.calls("DELETE", &format!("/v2/clusters/{id}/drop")), 1);
+    assert_eq!(fake.calls("POST", "/v2/clusters/createDedicated"), 1);
+}

@@ -400,8 +400,10 @@ async fn bodies_cut_short_resets_and_gateway_pages_are_retried_until_a_real_answ
     }
     const SUCCESS: &str = r#"{"code":200,"data":{}}"#;
     const V1_DROP: &str = "/v1/vector/collections/drop";
-    // a self-hosted Milvus (REST v1) behind something that breaks answers
-    let raw = RawHttp::start(Answer::json(200, SUCCESS)).await;
+    // a self-hosted Milvus (REST v1) behind something that breaks answers; at first it answers
+    // whole, with a collection's description (a drop takes it as success too)
+    const DESCRIBED: &str = r#"{"code":200,"data":{"collectionName":"docs","fields":[{"name":"id","type":"Int64","primaryKey":true}],"load":"LoadStateLoaded"}}"#;
+    let raw = RawHttp::start(Answer::json(200, DESCRIBED)).await;
     let mut c = Cluster::start().await;
     c.start_operator(Path::new(OPERATOR), &[]).await;
     let ns = "broken";

@@ -1677,6 +1677,16 @@ impl ZillizFake {
         self.state.lock().unwrap().list_lag = n;
     }
 
+    /// Every cluster list from now on shows every cluster (ends the lag of those created
+    /// earlier, and of those created later).
+    pub fn catch_up_lists(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.list_lag = 0;
+        for c in s.clusters.values_mut() {
+            c.unlisted_for = 0;
+        }
+    }
+
     /// The next cluster create that the fake accepts creates the cluster, but its answer is
     /// lost as `fault` says (a refused create, such as 80010, does not use it up).
     pub fn fault_next_create(&self, fault: CreateFault) {

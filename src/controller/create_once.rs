@@ -15,7 +15,7 @@
 //! reconciles look the cluster up by name and adopt it, or stop with `CreatePending`; they
 //! never send a second create.
 
-use super::{Context, Error, now, observed, publish, rfc3339};
+use super::{Context, Error, now, observed, patch_status, publish, rfc3339, set_condition};
 use crate::{
     api::{ControlPlane, CreatedCluster},
     crd::{ManagementPolicy, Origin, Reason, ZillizStatus, allows},
@@ -35,7 +35,7 @@ use kube::{
     api::{Patch, PatchParams, PostParams},
 };
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 use tracing::{info, warn};
 
 /// Calls one reconcile may make before it stops and looks again (list, intent, create, list).
@@ -126,10 +126,29 @@ pub(super) async fn ensure<K: Cached>(
                     .await,
             )),
             ClusterStep::RecordIntent => {
-                let patch = json!({"metadata": {"annotations": {CREATE_PENDING: rfc3339(now())}}});
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await?;
-                events.push(CreateEvent::IntentRecorded);
+                // conditional on the object as read: a stale copy (one that predates an intent
+                // or an id another pass recorded) must not lead to a create
+                let patch = json!({"metadata": {
+                    "resourceVersion": obj.resource_version(),
+                    "annotations": {CREATE_PENDING: rfc3339(now())}}});
+                match api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => events.push(CreateEvent::IntentRecorded),
+                    Err(kube::Error::Api(s)) if s.code == 409 => {
+                        return report(
+                            status,
+                            generation,
+                            false,
+                            Reason::Creating,
+                            "the object changed while recording the create; looking again",
+                            false,
+                            Next::Soon,
+                        );
+                    }
+                    Err(e) => return Err(Error::Kube(e)),
+                }
             }
             ClusterStep::Create => {
                 info!(cluster = %want.cluster_name, project = %want.project_id, "creating the cluster");
@@ -214,6 +233,10 @@ pub(super) async fn ensure<K: Cached>(
                 );
             }
             ClusterStep::Refused(e) => {
+                // refused before anything was made: no create is pending any more
+                let patch = json!({"metadata": {"annotations": {CREATE_PENDING: null}}});
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?;
                 let message = format!("the API refused to create the cluster: {e}");
                 return report(
                     status,
@@ -254,6 +277,88 @@ pub(super) async fn ensure<K: Cached>(
     )
 }
 
+/// A deleted object with no id whose create may have happened (the intent is recorded): the
+/// cluster is looked up by name. Found: its id is recorded, and the next cleanup drops it.
+/// Otherwise the finalizer stays with `CreatePending`, saying how to let go (check the console;
+/// remove the annotation, or set `Orphan`). `None`: no create can have happened, go on; `Some`:
+/// the finalizer stays (an [`Error::Pending`], never `Ok`, which would let it go).
+pub(super) async fn before_release<K: Cached>(
+    obj: &K,
+    ctx: &Context,
+) -> Result<Option<Error>, Error> {
+    let Some(once) = obj.create_once(now()) else {
+        return Ok(None);
+    };
+    let (true, None) = (once.record.pending, &once.record.cluster_id) else {
+        return Ok(None);
+    };
+    let ns = obj.namespace().unwrap_or_default();
+    let keep = |message: String, retry: Duration| async move {
+        let mut status = obj.zstatus().cloned().unwrap_or_default();
+        let generation = obj.meta().generation;
+        set_synced_false(&mut status, generation, Reason::CreatePending, &message);
+        patch_status(ctx, obj, &status).await?;
+        Ok::<_, Error>(Some(Error::Pending {
+            reason: Reason::CreatePending,
+            message,
+            retry_in: retry,
+        }))
+    };
+    let (Ok(want), Some(base)) = (once.want, once.base) else {
+        return keep(
+            format!("a cluster create may have happened (annotation {CREATE_PENDING}) and the spec no longer says which cluster: check the Zilliz Cloud console, then remove the annotation or set deletionPolicy: Orphan"),
+            ctx.settings.backoff.slow(),
+        )
+        .await;
+    };
+    let token = match ctx.sources().token(&ns, &once.secret).await {
+        Ok((token, _)) => token,
+        Err(e) => {
+            return keep(
+                format!("a cluster create may have happened (annotation {CREATE_PENDING}); looking it up by name needs the API key: {e}"),
+                ctx.settings.backoff.delay(1, None),
+            )
+            .await;
+        }
+    };
+    let cp = ControlPlane {
+        http: ctx.http.clone(),
+        base,
+        flavour: once.flavour,
+        token,
+    };
+    let (name, project) = (&want.cluster_name, &want.project_id);
+    match cp.find_clusters_by_name(project, name).await {
+        Ok(found) if found.len() == 1 && found[0].cluster_id.is_some() => {
+            let id = found[0].cluster_id.clone().unwrap_or_default();
+            info!(cluster = %id, "found the cluster a lost create made; dropping it");
+            let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+            let patch = json!({"metadata": {"annotations": {CLUSTER_ID: id, CREATE_PENDING: null}}});
+            api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+            Ok(Some(Error::Pending {
+                reason: Reason::CreatePending,
+                message: format!("found cluster {id}, which a lost create made; dropping it next"),
+                retry_in: Duration::from_millis(200),
+            }))
+        }
+        Ok(found) => {
+            keep(
+                format!("a create of cluster {name} in project {project} may have happened (annotation {CREATE_PENDING}), and the list shows {} such clusters: nothing is dropped, nor let go, on a guess. Check the Zilliz Cloud console: if the cluster exists, set spec.clusterId to its id (it is then dropped); if it does not, remove the annotation (or set deletionPolicy: Orphan) to let this object go", found.len()),
+                ctx.settings.backoff.slow(),
+            )
+            .await
+        }
+        Err(e) => {
+            keep(
+                format!("a cluster create may have happened (annotation {CREATE_PENDING}); looking it up by name failed: {e}"),
+                ctx.settings.backoff.delay(1, e.retry_after),
+            )
+            .await
+        }
+    }
+}
+
 /// Writes what happened into `status` and says when to look again.
 fn report(
     status: &mut ZillizStatus,
@@ -267,6 +372,15 @@ fn report(
     let failed = failed.then_some((reason, message));
     observed(status, generation, (ready, reason, message), failed);
     Ok(Some(next))
+}
+
+fn set_synced_false(
+    status: &mut ZillizStatus,
+    generation: Option<i64>,
+    reason: Reason,
+    message: &str,
+) {
+    set_condition(status, "Synced", false, reason, message, generation);
 }
 
 /// Writes `data` into the Secret `name` (the object's namespace), owned by the object so that
