@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod controller;
 pub mod crd;
 pub mod decide;
+pub mod doctor;
 pub mod events;
 pub mod external;
 pub mod kinds;

@@ -12,7 +12,7 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 use zilliz_operator::{
     backoff::Backoff,
     controller::Settings,
-    crd,
+    crd, doctor,
     leader::{self, LeaseConfig},
     metrics::Metrics,
     operator::{self, Health, Options},
@@ -32,6 +32,50 @@ enum Command {
     Crd,
     /// Run the operator against the current kubeconfig (or the in-cluster service account).
     Run(Box<RunArgs>),
+    /// Explain every stuck object and the safe way out; check the installation. Exit status:
+    /// 0 nothing stuck, 1 something stuck (or an installation check failed), 2 the doctor could
+    /// not run.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct DoctorArgs {
+    /// Namespace to look in (default: the kubeconfig's).
+    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// Look in every namespace.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// Only these objects (of any of the four kinds).
+    names: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// An object not Ready (or deleted and waiting) for longer than this is stuck.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    stuck_after: Duration,
+    /// Also call the Zilliz / Milvus APIs, read-only, with each object's credentials, to show
+    /// the external state (needs read access to the Secrets the objects name).
+    #[arg(long)]
+    probe: bool,
+    /// Namespace the operator runs in (its leader Lease and ServiceAccount).
+    #[arg(long, default_value = "zilliz-operator")]
+    operator_namespace: String,
+    /// The operator's ServiceAccount, whose RBAC is checked.
+    #[arg(long, default_value = "zilliz-operator")]
+    operator_service_account: String,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "zilliz-operator-leader")]
+    lease_name: String,
+    /// Timeout of each probe request.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -256,6 +300,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Doctor(args) => doctor(args).await,
         Command::Run(args) => {
             init_logging(args.log_format);
             match run(*args).await {
@@ -267,6 +312,57 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `zilliz-operator doctor`: exit 0 nothing stuck, 1 something stuck, 2 the doctor could not
+/// run.
+async fn doctor(args: DoctorArgs) -> ExitCode {
+    let client = match kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("doctor: cannot build a Kubernetes client from the kubeconfig: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let namespace = if args.all_namespaces {
+        None
+    } else {
+        Some(
+            args.namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_string()),
+        )
+    };
+    let opts = doctor::Options {
+        namespace,
+        settings: doctor::Settings {
+            stuck_after: args.stuck_after,
+            names: args.names,
+            operator_namespace: args.operator_namespace,
+        },
+        probe: args.probe,
+        lease_name: args.lease_name,
+        service_account: args.operator_service_account,
+        request_timeout: args.request_timeout,
+    };
+    let report = match doctor::gather(client, &opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("doctor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.output {
+        OutputFormat::Text => print!("{}", doctor::render_text(&report)),
+        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("doctor: cannot render the report: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    }
+    ExitCode::from(report.exit_code())
 }
 
 /// A client from the kubeconfig or the in-cluster environment that names itself
