@@ -565,7 +565,9 @@ fn leak(obj: &Object, all: &[Object], dependents: &[String]) -> String {
     let what = whereabouts(obj, all);
     let cost = match obj.kind() {
         Kind::ZillizCluster => "stays, keeps running and is billed, with all its data",
-        Kind::ZillizCollection => "stays with its data, and is billed as part of its cluster",
+        Kind::ZillizCollection => {
+            "stays and keeps its data (storage, and memory while loaded, are billed on Zilliz Cloud)"
+        }
         Kind::ZillizPartition => "stays with its data",
         Kind::ZillizIndex => "stays, and keeps using memory while its collection is loaded",
     };
@@ -588,7 +590,6 @@ fn leak(obj: &Object, all: &[Object], dependents: &[String]) -> String {
 }
 
 /// The safe ways out for `obj`, whose explaining reason is `reason`.
-#[allow(clippy::too_many_arguments)]
 fn steps_for(
     obj: &Object,
     reason: Option<Reason>,
@@ -710,7 +711,7 @@ fn steps_for(
                 ));
                 out.push(step(
                     Advice::OrphanDependents,
-                    "or keep their resources: set Orphan on them, then delete them (whatever this object's own deletionPolicy, it waits for them)".into(),
+                    "keep their resources instead: set Orphan on them, then delete them (whatever this object's own deletionPolicy, it waits for them)".into(),
                     commands,
                 ));
             }
@@ -1001,6 +1002,11 @@ fn human(secs: i64) -> String {
 pub fn render_text(r: &Report) -> String {
     let mut out = String::new();
     let s = &r.summary;
+    let unknown = r
+        .install
+        .iter()
+        .filter(|c| c.status == CheckStatus::Unknown)
+        .count();
     let _ = writeln!(
         out,
         "{} stuck, {} pending, {} healthy ({} object(s)); installation: {}",
@@ -1008,10 +1014,11 @@ pub fn render_text(r: &Report) -> String {
         s.pending,
         s.healthy,
         s.objects,
-        if s.install_problems == 0 {
-            "no problem found".to_string()
-        } else {
-            format!("{} problem(s)", s.install_problems)
+        match (s.install_problems, unknown) {
+            (0, 0) => "no problem found".to_string(),
+            (0, n) => format!("no problem found, {n} check(s) could not run"),
+            (p, 0) => format!("{p} problem(s)"),
+            (p, n) => format!("{p} problem(s), {n} check(s) could not run"),
         }
     );
     let _ = writeln!(out, "\nInstallation:");

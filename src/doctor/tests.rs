@@ -153,7 +153,7 @@ fn deletion_protected_says_how_to_drop_or_keep_and_what_stripping_leaks() {
     let leak = f.if_finalizer_stripped.unwrap();
     assert!(
         leak.contains("collection default.books at https://milvus.example:19530")
-            && leak.contains("stays with its data"),
+            && leak.contains("stays and keeps its data"),
         "{leak}"
     );
 }
