@@ -205,8 +205,10 @@ pub enum Advice {
     Wait,
     /// Another, older object manages the same resource.
     RemoveDuplicate,
-    /// The spec names no valid resource.
+    /// The spec names no valid resource, or one that differs from it in what cannot change.
     FixSpec,
+    /// A collection to be loaded has no index on its vector fields.
+    CreateIndex,
     /// A parent object (cluster, collection, database) is not ready.
     FixParent,
     /// The API could not be reached.
@@ -799,6 +801,34 @@ fn steps_for(
             out.extend(keep_if(deleting));
             out
         }
+        SpecMismatch => {
+            let mut out = vec![step(
+                Advice::FixSpec,
+                "the resource differs from the spec in what cannot change in place (or managementPolicies do not allow Update): make the spec match it, or create a new object for a new resource".into(),
+                vec![describe.clone(), format!("kubectl -n {} edit {res} {}", quote(&ns), quote(&name))],
+            )];
+            out.extend(keep_if(deleting));
+            out
+        }
+        IndexMissing => vec![step(
+            Advice::CreateIndex,
+            "the collection is to be loaded but its vector fields have no index: create a ZillizIndex with fieldName on each, or set spec.loadState: Released".into(),
+            vec![format!("kubectl -n {} get zillizindexes", quote(&ns))],
+        )],
+        IndexBuildFailed => {
+            let mut out = vec![step(
+                Advice::FixExternal,
+                "the server failed to build the index (the message says why): fix the cause, then delete and recreate this object".into(),
+                vec![describe.clone()],
+            )];
+            out.extend(keep_if(deleting));
+            out
+        }
+        Loading | IndexBuilding | UpdateFailed => vec![step(
+            Advice::Wait,
+            "the operator goes on by itself (loading, building, or retrying an update); the message says more if it lasts".into(),
+            vec![describe.clone()],
+        )],
         ParentNotReady | DatabaseNotFound | ClusterNotRunning => vec![step(
             Advice::FixParent,
             "the cluster, collection or database it lives in is not ready: fix that one first; this object follows".into(),
@@ -814,7 +844,7 @@ fn steps_for(
             out
         }
         Available | ReconcileSuccess | Created | Orphaned | Dropped | AlreadyAbsent
-        | KeptShared | NothingToDrop | DropAccepted | CollectionLoaded => {
+        | KeptShared | NothingToDrop | DropAccepted | CollectionLoaded | Updated => {
             if deleting {
                 vec![step(
                     Advice::Wait,
@@ -1346,14 +1376,7 @@ where
 
 /// Only reads go out: a protocol that asks for anything else is stopped.
 pub fn read_only(call: Call) -> bool {
-    matches!(
-        call,
-        Call::DescribeCluster
-            | Call::ListClusters
-            | Call::HasCollection
-            | Call::HasPartition
-            | Call::HasIndex
-    )
+    !call.mutates()
 }
 
 /// Observes `obj`'s resource read-only, with its own credentials: resolved as for an

@@ -410,6 +410,10 @@ fn a_live_conflict_invalid_spec_or_parent_problem_has_its_own_advice() {
         ("ClusterNotRunning", Advice::FixParent),
         ("ParentNotReady", Advice::FixParent),
         ("Unreachable", Advice::CheckNetwork),
+        ("SpecMismatch", Advice::FixSpec),
+        ("IndexMissing", Advice::CreateIndex),
+        ("IndexBuildFailed", Advice::FixExternal),
+        ("Loading", Advice::Wait),
     ] {
         let f = one(direct("books", None, live(reason)), &[]);
         assert_eq!(f.severity, Severity::Stuck, "{reason}");
@@ -597,6 +601,7 @@ fn rbac_is_ok_denied_or_unknown() {
 #[test]
 fn the_probe_makes_only_reads() {
     assert!(read_only(Call::HasCollection) && read_only(Call::DescribeCluster));
+    assert!(read_only(Call::DescribeCollection) && read_only(Call::DescribeIndex));
     for write in [
         Call::DropCluster,
         Call::DropCollection,
@@ -607,6 +612,8 @@ fn the_probe_makes_only_reads() {
         Call::CreatePartition,
         Call::DropPartition,
         Call::ReleasePartition,
+        Call::LoadCollection,
+        Call::AlterCollection,
     ] {
         assert!(!read_only(write), "{write:?}");
     }
