@@ -20,7 +20,7 @@ use crate::{
         ZillizPartition, ZillizStatus,
     },
     external,
-    kinds::{Call, Exchange, MAX_CALLS, Managed, Observed, Script, Step as Next},
+    kinds::{Call, Exchange, Facts, MAX_CALLS, Managed, Observed, Script, Step as Next},
     resolve::{Purpose, Sources, resolve},
     secrets::Tokens,
 };
@@ -247,6 +247,12 @@ pub struct Probe {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_status: Option<String>,
+    /// Collections: the load state a describe shows (`NotLoaded`, `Loading`, `Loaded`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_state: Option<String>,
+    /// Indexes: the build state (`Finished`, `InProgress`, `Failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_state: Option<String>,
 }
 
 /// What the doctor found about one object.
@@ -1125,14 +1131,23 @@ pub fn render_text(r: &Report) -> String {
                 let _ = writeln!(out, "    last error: {e}");
             }
             if let Some(p) = &f.probe {
+                let extra: Vec<String> = [
+                    p.cluster_status.as_ref().map(|s| format!("cluster {s}")),
+                    p.load_state.as_ref().map(|s| format!("load {s}")),
+                    p.index_state.as_ref().map(|s| format!("build {s}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
                 let _ = writeln!(
                     out,
                     "    external (probe): {:?}{} — {}",
                     p.state,
-                    p.cluster_status
-                        .as_ref()
-                        .map(|s| format!(" ({s})"))
-                        .unwrap_or_default(),
+                    if extra.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", extra.join(", "))
+                    },
                     p.detail
                 );
             }
@@ -1386,6 +1401,8 @@ async fn probe_one<K: Managed>(obj: &K, sources: &Sources<'_>) -> Probe {
         state: ProbeState::Unresolved,
         detail,
         cluster_status: None,
+        load_state: None,
+        index_state: None,
     };
     let mut target = match resolve(obj, sources, Purpose::Observe).await {
         Ok(r) => r.target,
@@ -1413,6 +1430,7 @@ async fn probe_one<K: Managed>(obj: &K, sources: &Sources<'_>) -> Probe {
             usable,
             detail,
             cluster_state,
+            facts,
             ..
         }) => Probe {
             state: if usable {
@@ -1422,11 +1440,21 @@ async fn probe_one<K: Managed>(obj: &K, sources: &Sources<'_>) -> Probe {
             },
             detail,
             cluster_status: cluster_state.map(|s| s.to_string()),
+            load_state: match &facts {
+                Facts::Collection(c) => Some(c.load.as_str().to_string()),
+                _ => None,
+            },
+            index_state: match &facts {
+                Facts::Index(i) => Some(i.state.as_str().to_string()),
+                _ => None,
+            },
         },
         Ok(Observed::Absent { detail }) => Probe {
             state: ProbeState::Absent,
             detail,
             cluster_status: None,
+            load_state: None,
+            index_state: None,
         },
         Err(e) => Probe {
             state: if e.class == ErrorClass::NotFound {
@@ -1436,6 +1464,8 @@ async fn probe_one<K: Managed>(obj: &K, sources: &Sources<'_>) -> Probe {
             },
             detail: e.to_string(),
             cluster_status: None,
+            load_state: None,
+            index_state: None,
         },
     }
 }

@@ -363,7 +363,13 @@ async fn the_doctor_explains_each_stuck_object_and_exits_non_zero() {
     }
     let probe = |kind: &str, name: &str| finding(&report, kind, name)["probe"].clone();
     assert_eq!(probe("ZillizCollection", "guarded")["state"], "exists");
+    assert_eq!(
+        probe("ZillizCollection", "guarded")["loadState"],
+        "NotLoaded",
+        "{report:#}"
+    );
     assert_eq!(probe("ZillizIndex", "loaded-vec")["state"], "exists");
+    assert_eq!(probe("ZillizIndex", "loaded-vec")["indexState"], "Finished");
     assert_eq!(probe("ZillizCollection", "nokey")["state"], "unresolved");
     assert!(fake.has_collection("default", "guarded"));
     assert!(!out.contains(TOKEN), "no secret in the output");
