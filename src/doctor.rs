@@ -910,6 +910,9 @@ pub fn examine(obj: &Object, all: &[Object], now: jiff::Timestamp, settings: &Se
     }
     let since = if deleting {
         meta.deletion_timestamp.as_ref().map(|t| t.0)
+    } else if status.is_none_or(|s| s.conditions.is_empty()) {
+        // never reconciled: as old as the object
+        meta.creation_timestamp.as_ref().map(|t| t.0)
     } else {
         cond.and_then(|c| parse_time(&c.last_transition_time))
     };

@@ -624,3 +624,23 @@ fn names_with_shell_characters_are_quoted() {
     assert_eq!(quote("books"), "books");
     assert_eq!(quote("it's"), r"'it'\''s'");
 }
+
+#[test]
+fn an_object_the_operator_never_reconciled_is_stuck_once_old_enough() {
+    let unseen = |age: i64| {
+        let mut o = direct("books", None, json!(null));
+        if let Object::Collection(c) = &mut o {
+            c.metadata.creation_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    now() - jiff::SignedDuration::from_secs(age),
+                ));
+        }
+        o
+    };
+    let young = one(unseen(60), &[]);
+    assert_eq!(young.severity, Severity::Pending);
+    assert_eq!(young.advice_kinds(), [Advice::CheckOperator]);
+    let old = one(unseen(3600), &[]);
+    assert_eq!(old.severity, Severity::Stuck);
+    assert_eq!(old.for_seconds, Some(3600));
+}
