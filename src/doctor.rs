@@ -509,7 +509,12 @@ fn whereabouts(obj: &Object, all: &[Object]) -> String {
         })
     };
     match obj {
-        Object::Cluster(c) => format!("the Zilliz Cloud cluster {}", c.spec.cluster_id),
+        Object::Cluster(_) => match obj.external_name() {
+            id if id.is_empty() => {
+                "the Zilliz Cloud cluster of this object (id not known yet)".into()
+            }
+            id => format!("the Zilliz Cloud cluster {id}"),
+        },
         Object::Collection(c) => {
             let at = recorded_place().unwrap_or_else(|| {
                 place(
@@ -830,9 +835,14 @@ fn steps_for(
             out.extend(keep_if(deleting));
             out
         }
-        Loading | IndexBuilding | UpdateFailed => vec![step(
+        CreatePending => vec![step(
+            Advice::FixExternal,
+            "a cluster create may have happened and the operator cannot tell, so it never sends a second one: look in Zilliz Cloud and do what the message says".into(),
+            vec![describe.clone()],
+        )],
+        Loading | IndexBuilding | UpdateFailed | Creating => vec![step(
             Advice::Wait,
-            "the operator goes on by itself (loading, building, or retrying an update); the message says more if it lasts".into(),
+            "the operator goes on by itself (creating, loading, building, or retrying an update); the message says more if it lasts".into(),
             vec![describe.clone()],
         )],
         ParentNotReady | DatabaseNotFound | ClusterNotRunning => vec![step(

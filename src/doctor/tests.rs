@@ -414,6 +414,8 @@ fn a_live_conflict_invalid_spec_or_parent_problem_has_its_own_advice() {
         ("IndexMissing", Advice::CreateIndex),
         ("IndexBuildFailed", Advice::FixExternal),
         ("Loading", Advice::Wait),
+        ("Creating", Advice::Wait),
+        ("CreatePending", Advice::FixExternal),
     ] {
         let f = one(direct("books", None, live(reason)), &[]);
         assert_eq!(f.severity, Severity::Stuck, "{reason}");
