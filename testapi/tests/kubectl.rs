@@ -304,7 +304,7 @@ async fn kubectl_operator_crds_and_examples() {
             "--subresource=status",
             "--type=merge",
             "-p",
-            r#"{"status":{"conditions":[
+            r#"{"status":{"clusterId":"in01-0123456789abcdef","conditions":[
                 {"type":"Ready","status":"False","reason":"Waiting","message":"m","lastTransitionTime":"2025-01-01T00:00:00Z"},
                 {"type":"Synced","status":"True","reason":"Reconciled","message":"m","lastTransitionTime":"2025-01-01T00:00:00Z"}]}}"#,
         ])
@@ -321,6 +321,12 @@ async fn kubectl_operator_crds_and_examples() {
                 .position(|h| h == col)
                 .and_then(|i| row.get(i).cloned())
         };
+        // the cluster's id as recorded, whether given or created
+        assert_eq!(
+            cell("CLUSTER").as_deref(),
+            Some("in01-0123456789abcdef"),
+            "{out}"
+        );
         assert_eq!(cell("READY").as_deref(), Some("False"), "{out}");
         assert_eq!(cell("SYNCED").as_deref(), Some("True"), "{out}");
         assert_eq!(cell("REASON").as_deref(), Some("Reconciled"), "{out}");
