@@ -379,7 +379,7 @@ fn sum<V: Copy + std::iter::Sum<V>>(m: &BTreeMap<String, V>) -> V {
 }
 
 /// What one run measured.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Report {
     pub objects: usize,
     pub per_kind: Vec<(Kind, usize)>,
@@ -563,9 +563,12 @@ impl Report {
         (op + self.bench_cpu_deletion) / self.delete_time.as_secs_f64().max(1e-9)
     }
 
-    pub fn cpu_per_1000_drops(&self) -> f64 {
+    /// The operator's CPU seconds in the deletion phase per 1,000 drop calls; `None` when it
+    /// made none (an Orphan run).
+    pub fn cpu_per_1000_drops(&self) -> Option<f64> {
         let cpu = self.proc_after_delete.cpu_seconds - self.deletion_cpu_base;
-        cpu * 1000.0 / self.total_drops().max(1) as f64
+        let drops = self.total_drops();
+        (drops > 0).then(|| cpu * 1000.0 / drops as f64)
     }
 
     pub fn json(&self) -> Value {
@@ -605,7 +608,7 @@ impl Report {
             "rss_file_after_ready_mib": (self.proc_after_ready.rss_file_kib as f64 / 1024.0 * 10.0).round() / 10.0,
             "cpu_s_total": (self.proc_after_delete.cpu_seconds * 100.0).round() / 100.0,
             "cpu_s_to_ready": (self.proc_after_ready.cpu_seconds * 100.0).round() / 100.0,
-            "cpu_s_per_1000_drops": (self.cpu_per_1000_drops() * 1000.0).round() / 1000.0,
+            "cpu_s_per_1000_drops": self.cpu_per_1000_drops().map(|c| (c * 1000.0).round() / 1000.0),
             "operator_warnings": self.operator_warnings,
             "operator_warning_kinds": self.warning_kinds,
             "bench_cpu_s_deletion": (self.bench_cpu_deletion * 100.0).round() / 100.0,
@@ -888,7 +891,8 @@ impl fmt::Display for Report {
         row(
             f,
             "operator CPU per 1,000 drops (deletion phase)",
-            format!("{:.3} s", self.cpu_per_1000_drops()),
+            self.cpu_per_1000_drops()
+                .map_or("n/a (no drops)".into(), |c| format!("{c:.3} s")),
         )?;
         row(
             f,
@@ -1637,5 +1641,36 @@ mod tests {
         let r = reconciles(m);
         assert_eq!(r["cluster"], 5);
         assert_eq!(r["index"], 1);
+    }
+
+    /// An Orphan run makes no drop: its CPU per 1,000 drops is no figure (it once printed the
+    /// deletion phase's CPU seconds × 1,000).
+    #[test]
+    fn an_orphan_run_has_no_cpu_per_drop() {
+        let mut r = Report {
+            objects: 20,
+            per_kind: Kind::ALL.iter().map(|k| (*k, 5)).collect(),
+            orphan: true,
+            deletion_cpu_base: 1.0,
+            proc_after_delete: ProcStats {
+                cpu_seconds: 5.61,
+                ..ProcStats::default()
+            },
+            ..Report::default()
+        };
+        assert_eq!(r.cpu_per_1000_drops(), None);
+        assert!(r.json()["cpu_s_per_1000_drops"].is_null(), "{}", r.json());
+        let text = r.to_string();
+        let line = text
+            .lines()
+            .find(|l| l.contains("operator CPU per 1,000 drops"))
+            .expect("the row");
+        assert!(line.ends_with("n/a (no drops)"), "{line}");
+        // with drops: CPU per 1,000 of them
+        r.deletion_calls
+            .insert("POST /v2/vectordb/collections/drop".into(), 5);
+        r.deletion_calls
+            .insert("POST /v2/vectordb/indexes/drop".into(), 5);
+        assert_eq!(r.json()["cpu_s_per_1000_drops"], 461.0);
     }
 }
