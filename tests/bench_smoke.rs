@@ -21,6 +21,8 @@ fn config(objects: usize, tenants: usize, delete_collection: bool, orphan: bool)
         orphan,
         tenants,
         restart: false,
+        create: false,
+        resync_interval: Duration::from_secs(3600),
     }
 }
 
@@ -95,6 +97,57 @@ async fn a_teardown_while_the_operator_is_down_is_finished_by_the_next_one() {
         assert_eq!(drops, objects, "{kind:?}: drop calls");
     }
     assert!(r.first_drop_after_delete.is_some());
+    assert_eq!(r.operator_warnings, 0, "{:?}", r.warning_kinds);
+    assert!(!r.end_by_list, "the watches missed a deletion");
+}
+
+/// The creation phase: objects applied to the running operator, of which one in four finds its
+/// resource there. Each absent collection, partition and index is created by exactly one call,
+/// none that existed is created, and once all is Ready, a resync interval observes again and
+/// changes nothing on Zilliz (no create, drop, release, load or alter call). The created
+/// resources are then dropped once each, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_creation_phase_creates_each_absent_resource_once_and_a_resync_changes_nothing() {
+    let mut cfg = config(40, 1, false, false);
+    cfg.create = true;
+    cfg.resync_interval = Duration::from_secs(4);
+    let r = bench::run(&cfg).await.expect("bench run");
+    assert!(r.apply_to_ready.is_some());
+    assert!(!r.ready_by_list, "the watches missed a Ready");
+    assert_eq!(r.creates.len(), 3, "{:?}", r.creates);
+    for c in &r.creates {
+        // objects 0, 4 and 8 of each kind found their resource there
+        assert_eq!((c.absent, c.existing), (7, 3), "{c:?}");
+        assert_eq!(
+            c.on_absent, c.absent,
+            "{c:?}: create calls per absent resource"
+        );
+        assert_eq!(
+            c.on_existing, 0,
+            "{c:?}: create calls per existing resource"
+        );
+    }
+    let j = r.json();
+    for kind in ["collection", "partition", "index"] {
+        assert_eq!(j["create_calls_per_absent"][kind], 1.0, "{j}");
+        assert_eq!(j["create_calls_per_existing"][kind], 0.0, "{j}");
+    }
+    // the resync happened (every object observed again) and mutated nothing
+    let observes: usize = r.resync_calls.values().sum();
+    assert!(observes >= r.objects, "{:?}", r.resync_calls);
+    assert!(r.resync_mutating().is_empty(), "{:?}", r.resync_calls);
+    assert_eq!(j["resync_mutating_total"], 0);
+    // Kubernetes: at most one status write per created object, none per adopted one (the
+    // first resync after a create rewrites the Ready message, "… created" → "… exists")
+    let created: usize = r.creates.iter().map(|c| c.absent).sum();
+    assert!(
+        r.resync_k8s_writes() <= created as u64,
+        "{:?}",
+        r.resync_k8s
+    );
+    for (kind, drops, objects) in r.drops() {
+        assert_eq!(drops, objects, "{kind:?}: drop calls");
+    }
     assert_eq!(r.operator_warnings, 0, "{:?}", r.warning_kinds);
     assert!(!r.end_by_list, "the watches missed a deletion");
 }

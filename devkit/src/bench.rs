@@ -24,7 +24,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fmt,
     path::PathBuf,
     sync::{
@@ -107,6 +107,17 @@ impl Kind {
         }
     }
 
+    /// The route that creates this kind's resource (`None`: the operator does not create
+    /// clusters, it adopts them).
+    pub fn create_route(self) -> Option<&'static str> {
+        match self {
+            Kind::Cluster => None,
+            Kind::Collection => Some("POST /v2/vectordb/collections/create"),
+            Kind::Partition => Some("POST /v2/vectordb/partitions/create"),
+            Kind::Index => Some("POST /v2/vectordb/indexes/create"),
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Vec<Kind>> {
         match s {
             "all" => Some(Kind::ALL.to_vec()),
@@ -154,6 +165,24 @@ pub struct Config {
     /// down (they wait on its finalizer), and a new one is started: an upgrade or a failover
     /// in the middle of a teardown. Times then count from its start.
     pub restart: bool,
+    /// The creation phase: the operator starts first, with the fake holding only one in
+    /// [`EXISTING_EVERY`] of the collections, partitions and indexes the objects name (and
+    /// every cluster and every collection a partition or index lives in); the objects carry
+    /// what creates the rest (collections a quick setup or a schema, indexes a field, type and
+    /// metric) and are applied while it runs. Measures apply → all Ready, create calls per
+    /// absent and per existing resource, and what one resync interval after Ready calls.
+    pub create: bool,
+    /// `--resync-interval` of the operator (the creation phase waits one of them after Ready).
+    pub resync_interval: Duration,
+}
+
+/// In the creation phase, objects `0, EXISTING_EVERY, 2 × EXISTING_EVERY, …` of each kind find
+/// their resource already there (adopted); the others' resources are created.
+pub const EXISTING_EVERY: usize = 4;
+
+/// Whether object `i` of a kind finds its resource there before the operator looks.
+pub fn pre_exists(cfg_create: bool, kind: Kind, i: usize) -> bool {
+    !cfg_create || kind.create_route().is_none() || i.is_multiple_of(EXISTING_EVERY)
 }
 
 impl Config {
@@ -165,7 +194,7 @@ impl Config {
             "--metrics-addr".into(),
             "127.0.0.1:0".into(),
             "--resync-interval".into(),
-            "1h".into(),
+            duration_flag(self.resync_interval),
             "--backoff-base".into(),
             "200ms".into(),
             "--backoff-cap".into(),
@@ -199,6 +228,17 @@ impl Config {
             .enumerate()
             .map(|(i, kind)| (*kind, self.objects / k + usize::from(i < self.objects % k)))
             .collect()
+    }
+}
+
+/// A duration as the operator's flags take it: `1h`, `10m`, `5s`, else in milliseconds.
+fn duration_flag(d: Duration) -> String {
+    let secs = d.as_secs();
+    match (secs, d.subsec_nanos()) {
+        (s, 0) if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        (s, 0) if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        (s, 0) if s > 0 => format!("{s}s"),
+        _ => format!("{}ms", d.as_millis()),
     }
 }
 
@@ -378,6 +418,26 @@ fn sum<V: Copy + std::iter::Sum<V>>(m: &BTreeMap<String, V>) -> V {
     m.values().copied().sum()
 }
 
+/// Zilliz calls that change something: creates, drops, releases, loads, alters.
+pub fn is_mutating(endpoint: &str) -> bool {
+    let last = endpoint.rsplit('/').next().unwrap_or_default();
+    matches!(last, "create" | "drop" | "release" | "load") || last.starts_with("alter")
+}
+
+/// The create calls of one kind in the creation phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CreateCount {
+    pub kind: Kind,
+    /// objects whose resource was not there
+    pub absent: usize,
+    /// objects whose resource was there before the operator looked (adopted)
+    pub existing: usize,
+    /// create calls naming a resource that was absent
+    pub on_absent: usize,
+    /// create calls naming a resource that existed
+    pub on_existing: usize,
+}
+
 /// What one run measured.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -440,6 +500,27 @@ pub struct Report {
     /// CPU seconds of this process (API server, fake, watches, delete calls) in the deletion
     /// phase: with the operator's, how busy the machine was
     pub bench_cpu_deletion: f64,
+    /// The creation phase ran ([`Config::create`]); the fields below are its figures.
+    pub create: bool,
+    /// first create call of an object → last object finalized and Ready
+    pub apply_to_ready: Option<Duration>,
+    /// first create call → first create call of each kind (the bench applies kind by kind)
+    pub first_apply_by_kind: BTreeMap<&'static str, Duration>,
+    /// first create call → last object of each kind Ready (seen by a watch)
+    pub last_ready_by_kind: BTreeMap<&'static str, Duration>,
+    /// The watches missed a Ready, so the end is the list that found all Ready (to 2 s).
+    pub ready_by_list: bool,
+    /// create calls per kind, on absent and on existing resources
+    pub creates: Vec<CreateCount>,
+    /// the operator's `--resync-interval`
+    pub resync_interval: Duration,
+    /// how long the bench watched after the creation phase was quiet: one resync interval and
+    /// its jitter
+    pub resync_window: Duration,
+    /// Zilliz calls per endpoint in that window
+    pub resync_calls: BTreeMap<String, usize>,
+    /// Kubernetes requests in that window
+    pub resync_k8s: BTreeMap<String, u64>,
 }
 
 impl Report {
@@ -483,13 +564,109 @@ impl Report {
     /// The same with the calls one object needs one after the other (partition release + drop,
     /// cluster drop + 2 describes, without the poll waits between them): the slowest kind.
     pub fn ideal_serial(&self) -> Duration {
+        let calls: Vec<(Kind, f64)> = self
+            .per_kind
+            .iter()
+            .map(|(k, n)| (*k, (*n as f64) * f64::from(k.serial_calls())))
+            .collect();
+        self.ideal_for_calls(&calls)
+    }
+
+    /// The time `calls` (all the calls of each kind, made one after the other per object)
+    /// take at the fake's latency with every reconciler busy all the time: per kind, its calls
+    /// × latency ÷ `--max-concurrent-reconciles` (clusters paced to `--control-plane-rps` when
+    /// set; the data plane kinds together at most `--data-plane-concurrency` in flight when
+    /// set); the slowest.
+    pub fn ideal_for_calls(&self, calls: &[(Kind, f64)]) -> Duration {
+        let c = f64::from(self.concurrency.max(1));
+        let lat = self.latency.as_secs_f64();
+        let per_kind = calls
+            .iter()
+            .map(
+                |(k, n)| match (k, self.control_plane_rps.filter(|r| *r > 0)) {
+                    (Kind::Cluster, Some(rps)) => (n * lat / c).max(n / f64::from(rps)),
+                    _ => n * lat / c,
+                },
+            )
+            .fold(0.0, f64::max);
+        let dp_calls: f64 = calls
+            .iter()
+            .filter(|(k, _)| *k != Kind::Cluster)
+            .map(|(_, n)| n)
+            .sum();
+        let dp_kinds = calls.iter().filter(|(k, _)| *k != Kind::Cluster).count() as f64;
+        let shared = match self.data_plane_concurrency.filter(|c| *c > 0) {
+            Some(cap) if dp_kinds > 0.0 => dp_calls * lat / (c * dp_kinds).min(cap as f64),
+            _ => 0.0,
+        };
+        Duration::from_secs_f64(per_kind.max(shared))
+    }
+
+    /// The calls each kind needs in the creation phase, one after the other per object: an
+    /// observe and a create per absent resource, an observe per existing one.
+    fn creation_call_counts(&self) -> Vec<(Kind, f64)> {
         self.per_kind
             .iter()
             .map(|(k, n)| {
-                self.latency * (*n as u32 * k.serial_calls()) / u32::from(self.concurrency.max(1))
+                let absent = self
+                    .creates
+                    .iter()
+                    .find(|c| c.kind == *k)
+                    .map_or(0, |c| c.absent);
+                (*k, (*n + absent) as f64)
             })
-            .max()
-            .unwrap_or_default()
+            .collect()
+    }
+
+    /// The serial ideal of the creation phase (see [`Report::ideal_for_calls`]).
+    pub fn creation_ideal(&self) -> Duration {
+        self.ideal_for_calls(&self.creation_call_counts())
+    }
+
+    /// The serial ideal of one kind's creation calls.
+    pub fn creation_kind_ideal(&self, kind: Kind) -> Duration {
+        let calls: Vec<(Kind, f64)> = self
+            .creation_call_counts()
+            .into_iter()
+            .filter(|(k, _)| *k == kind)
+            .collect();
+        self.ideal_for_calls(&calls)
+    }
+
+    /// Apply → all Ready, over the serial ideal.
+    pub fn creation_ratio(&self) -> Option<f64> {
+        self.apply_to_ready
+            .map(|d| d.as_secs_f64() / self.creation_ideal().as_secs_f64().max(1e-9))
+    }
+
+    /// The kind's first create call → its last object Ready.
+    pub fn creation_kind_span(&self, kind: &str) -> Option<Duration> {
+        let first = self
+            .first_apply_by_kind
+            .get(kind)
+            .copied()
+            .unwrap_or_default();
+        self.last_ready_by_kind
+            .get(kind)
+            .map(|d| d.saturating_sub(first))
+    }
+
+    /// The mutating Zilliz calls of the resync window, per endpoint.
+    pub fn resync_mutating(&self) -> BTreeMap<String, usize> {
+        self.resync_calls
+            .iter()
+            .filter(|(ep, _)| is_mutating(ep))
+            .map(|(ep, n)| (ep.clone(), *n))
+            .collect()
+    }
+
+    /// Kubernetes writes in the resync window (nobody but the operator writes then).
+    pub fn resync_k8s_writes(&self) -> u64 {
+        self.resync_k8s
+            .iter()
+            .filter(|(k, _)| is_write(k))
+            .map(|(_, v)| v)
+            .sum()
     }
 
     /// The politeness flags given to the operator, as shown.
@@ -635,8 +812,64 @@ impl Report {
                 .cloned()
                 .unwrap_or_default(),
             );
+            fields.insert("create".into(), json!(self.create));
+            if self.create {
+                fields.extend(self.creation_json());
+            }
         }
         out
+    }
+
+    /// The creation phase's figures, as ratios where there is a target.
+    fn creation_json(&self) -> serde_json::Map<String, Value> {
+        let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+        let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+        let ratio = |a: usize, b: usize| (b > 0).then(|| r3(a as f64 / b as f64));
+        let by_kind = |f: &dyn Fn(&CreateCount) -> Value| {
+            self.creates
+                .iter()
+                .map(|c| (c.kind.label(), f(c)))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let spans: BTreeMap<&str, Value> = self
+            .per_kind
+            .iter()
+            .map(|(k, _)| {
+                let span = self.creation_kind_span(k.label());
+                let ideal = self.creation_kind_ideal(*k);
+                (
+                    k.label(),
+                    json!({
+                        "span_ms": span.map(ms),
+                        "ideal_ms": ms(ideal),
+                        "ratio": span.map(|s| (s.as_secs_f64() / ideal.as_secs_f64().max(1e-9) * 100.0).round() / 100.0),
+                    }),
+                )
+            })
+            .collect();
+        let mutating = self.resync_mutating();
+        let resync_total: usize = self.resync_calls.values().sum();
+        json!({
+            "apply_to_ready_ms": self.apply_to_ready.map(ms),
+            "ready_by_list": self.ready_by_list,
+            "creation_ideal_serial_ms": ms(self.creation_ideal()),
+            "creation_ratio": self.creation_ratio().map(|r| (r * 100.0).round() / 100.0),
+            "creation_by_kind": spans,
+            "absent": by_kind(&|c| json!(c.absent)),
+            "existing": by_kind(&|c| json!(c.existing)),
+            "create_calls_per_absent": by_kind(&|c| json!(ratio(c.on_absent, c.absent))),
+            "create_calls_per_existing": by_kind(&|c| json!(ratio(c.on_existing, c.existing))),
+            "resync_interval_ms": ms(self.resync_interval),
+            "resync_window_ms": ms(self.resync_window),
+            "resync_calls": self.resync_calls,
+            "resync_calls_per_object": r3(resync_total as f64 / self.objects.max(1) as f64),
+            "resync_mutating_calls": mutating,
+            "resync_mutating_total": mutating.values().sum::<usize>(),
+            "resync_k8s_writes": self.resync_k8s_writes(),
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
     }
 }
 
@@ -683,7 +916,11 @@ impl fmt::Display for Report {
         let row = |f: &mut fmt::Formatter<'_>, k: &str, v: String| writeln!(f, "  {k:<58} {v:>12}");
         row(
             f,
-            "create N objects (bench, before the operator)",
+            if self.create {
+                "create N objects (bench, the operator running)"
+            } else {
+                "create N objects (bench, before the operator)"
+            },
             format!("{:.2?}", self.create_time),
         )?;
         row(
@@ -698,6 +935,9 @@ impl fmt::Display for Report {
             "operator spawn -> all finalized and Ready",
             format!("{:.2?}", self.spawn_to_ready),
         )?;
+        if self.create {
+            self.fmt_creation(f)?;
+        }
         row(
             f,
             match (self.restart, self.end_by_list) {
@@ -917,6 +1157,101 @@ impl fmt::Display for Report {
     }
 }
 
+impl Report {
+    /// The creation phase's rows.
+    fn fmt_creation(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let row = |f: &mut fmt::Formatter<'_>, k: &str, v: String| writeln!(f, "  {k:<58} {v:>12}");
+        row(
+            f,
+            if self.ready_by_list {
+                "APPLY -> ALL READY: first create call -> last Ready (by list)"
+            } else {
+                "APPLY -> ALL READY: first create call -> last object Ready"
+            },
+            self.apply_to_ready
+                .map_or("-".into(), |d| format!("{d:.2?}")),
+        )?;
+        row(
+            f,
+            "  serial ideal: observe (+ create if absent) per object",
+            format!("{:.2?}", self.creation_ideal()),
+        )?;
+        row(
+            f,
+            "  ratio apply-to-ready / serial ideal",
+            self.creation_ratio()
+                .map_or("-".into(), |r| format!("{r:.2}")),
+        )?;
+        for (k, _) in &self.per_kind {
+            let Some(span) = self.creation_kind_span(k.label()) else {
+                continue;
+            };
+            let ideal = self.creation_kind_ideal(*k);
+            row(
+                f,
+                &format!(
+                    "  {} span (its first create call -> last Ready; ideal)",
+                    k.label()
+                ),
+                format!(
+                    "{span:.2?} ({ideal:.2?}, {:.2}x)",
+                    span.as_secs_f64() / ideal.as_secs_f64().max(1e-9)
+                ),
+            )?;
+        }
+        for c in &self.creates {
+            row(
+                f,
+                &format!("create calls per absent {} (target 1.000)", c.kind.label()),
+                format!(
+                    "{} ({} absent)",
+                    per(c.on_absent as f64, c.absent),
+                    c.absent
+                ),
+            )?;
+            row(
+                f,
+                &format!("create calls per existing {} (target 0)", c.kind.label()),
+                format!(
+                    "{} ({} adopted)",
+                    per(c.on_existing as f64, c.existing),
+                    c.existing
+                ),
+            )?;
+        }
+        let resync_total: usize = self.resync_calls.values().sum();
+        row(
+            f,
+            &format!(
+                "resync: Zilliz calls in {:.1?} after Ready (--resync-interval {:?})",
+                self.resync_window, self.resync_interval
+            ),
+            format!(
+                "{resync_total} ({}/obj)",
+                per(resync_total as f64, self.objects)
+            ),
+        )?;
+        for (ep, c) in &self.resync_calls {
+            row(f, &format!("  {ep}"), c.to_string())?;
+        }
+        let mutating = self.resync_mutating();
+        row(
+            f,
+            "resync: mutating calls (create/drop/release/load/alter; target 0)",
+            mutating.values().sum::<usize>().to_string(),
+        )?;
+        for (ep, c) in &mutating {
+            row(f, &format!("  {ep}"), c.to_string())?;
+        }
+        row(
+            f,
+            "resync: Kubernetes writes (operator)",
+            self.resync_k8s_writes().to_string(),
+        )?;
+        Ok(())
+    }
+}
+
 fn err(what: &str) -> impl Fn(kube::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
@@ -952,7 +1287,11 @@ impl Slot {
     }
 }
 
-fn object_json(kind: Kind, slot: &Slot, fake: &str, orphan: bool) -> (String, Value) {
+/// Object `slot` of `kind`; with `create`, its spec also says how to create its resource:
+/// collections a quick setup (even numbers) or a custom schema (odd), both describing as the
+/// fake's [`ZillizFake::add_collection`] does; indexes the field, type and metric the fake's
+/// [`ZillizFake::add_index`] gives (so that an adopted one matches); partitions their name.
+fn object_json(kind: Kind, slot: &Slot, fake: &str, orphan: bool, create: bool) -> (String, Value) {
     let Slot { ns, db, j, i } = slot;
     let name = format!("bench-{}-{j:05}", kind.label());
     let creds = json!({"name": SECRET, "key": "apiKey"});
@@ -985,6 +1324,29 @@ fn object_json(kind: Kind, slot: &Slot, fake: &str, orphan: bool) -> (String, Va
     if orphan {
         spec["deletionPolicy"] = json!("Orphan");
     }
+    if create {
+        match kind {
+            Kind::Collection if j % 2 == 0 => {
+                spec["quickSetup"] = json!({"dimension": 4});
+            }
+            Kind::Collection => {
+                spec["schema"] = json!({
+                    "autoId": false,
+                    "enableDynamicField": true,
+                    "fields": [
+                        {"name": "id", "dataType": "Int64", "isPrimary": true},
+                        {"name": "vector", "dataType": "FloatVector", "dim": 4},
+                    ],
+                });
+            }
+            Kind::Index => {
+                spec["fieldName"] = json!("vector");
+                spec["indexType"] = json!("AUTOINDEX");
+                spec["metricType"] = json!("L2");
+            }
+            Kind::Cluster | Kind::Partition => {}
+        }
+    }
     let obj = json!({
         "apiVersion": "zilliz.io/v1alpha1",
         "kind": kind.kind(),
@@ -994,21 +1356,66 @@ fn object_json(kind: Kind, slot: &Slot, fake: &str, orphan: bool) -> (String, Va
     (name, obj)
 }
 
-fn seed(fake: &ZillizFake, kind: Kind, slot: &Slot) {
+/// What the fake holds for object `slot` of `kind` before the operator looks: the collection a
+/// partition or index lives in always, the resource itself when `exists`.
+fn seed(fake: &ZillizFake, kind: Kind, slot: &Slot, exists: bool) {
     let Slot { db, j, i, .. } = slot;
+    if db != "default" {
+        fake.add_database(db);
+    }
     match kind {
         Kind::Cluster => fake.add_cluster(&format!("in01-bench{i:05}")),
-        Kind::Collection => fake.add_collection(db, &format!("coll_{j:05}"), false),
+        Kind::Collection => {
+            if exists {
+                fake.add_collection(db, &format!("coll_{j:05}"), false)
+            }
+        }
         Kind::Partition => {
             let coll = format!("pcoll_{j:05}");
             fake.add_collection(db, &coll, true);
-            fake.add_partition(db, &coll, &format!("p_{j:05}"), true);
+            if exists {
+                fake.add_partition(db, &coll, &format!("p_{j:05}"), true);
+            }
         }
         Kind::Index => {
             let coll = format!("icoll_{j:05}");
             fake.add_collection(db, &coll, false);
-            fake.add_index(db, &coll, "vector_idx");
+            if exists {
+                fake.add_index(db, &coll, "vector_idx");
+            }
         }
+    }
+}
+
+/// The resource a create call's body names: database, collection, and the partition's or the
+/// index's name (empty for a collection).
+fn created_resource(body: &Value) -> (String, String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let db = body["dbName"]
+        .as_str()
+        .filter(|d| !d.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    let name = if body.get("partitionName").is_some() {
+        text(&body["partitionName"])
+    } else {
+        text(&body["indexParams"][0]["indexName"])
+    };
+    (db, text(&body["collectionName"]), name)
+}
+
+/// The resource object `slot` of `kind` names, as [`created_resource`] reads it from a create.
+fn resource_of(kind: Kind, slot: &Slot) -> (String, String, String) {
+    let Slot { db, j, .. } = slot;
+    match kind {
+        Kind::Cluster => (
+            String::new(),
+            format!("in01-bench{:05}", slot.i),
+            String::new(),
+        ),
+        Kind::Collection => (db.clone(), format!("coll_{j:05}"), String::new()),
+        Kind::Partition => (db.clone(), format!("pcoll_{j:05}"), format!("p_{j:05}")),
+        Kind::Index => (db.clone(), format!("icoll_{j:05}"), "vector_idx".into()),
     }
 }
 
@@ -1088,26 +1495,45 @@ async fn count_ready(client: &Client, kinds: &[Kind]) -> Result<(usize, usize), 
     Ok((ready, all))
 }
 
-/// Timestamps each deletion of `kind`. A watch the API server ends (a burst of events it could
-/// not hand over fast enough, as the real one ends a slow watcher) is resumed from the last
-/// resourceVersion seen, so a deletecollection burst is timed by the watch too, not by the
-/// 2-second list that backs it up.
-async fn watch_deletions(
-    api: Api<DynamicObject>,
-    mut rv: String,
-    mut events: futures::stream::BoxStream<'static, kube::Result<WatchEvent<DynamicObject>>>,
+type Events = futures::stream::BoxStream<'static, kube::Result<WatchEvent<DynamicObject>>>;
+
+/// A watch of `kind` from now on: its API, the resourceVersion it starts at, its events.
+async fn watch_from_now(
+    client: &Client,
     kind: Kind,
-    gone: Arc<Mutex<Vec<(Kind, Instant)>>>,
+) -> Result<(Api<DynamicObject>, String, Events), String> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+    let rv = api
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(err("list"))?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let events = api
+        .watch(&WatchParams::default().timeout(290), &rv)
+        .await
+        .map_err(err("watch"))?
+        .boxed();
+    Ok((api, rv, events))
+}
+
+/// Hands every event of a watch to `on`. A watch the API server ends (a burst of events it
+/// could not hand over fast enough, as the real one ends a slow watcher) is resumed from the
+/// last resourceVersion seen, so a deletecollection burst is timed by the watch too, not by the
+/// 2-second list that backs it up.
+async fn follow(
+    (api, mut rv, mut events): (Api<DynamicObject>, String, Events),
     resumes: Arc<AtomicUsize>,
+    mut on: impl FnMut(&WatchEvent<DynamicObject>) + Send,
 ) {
     loop {
         while let Some(Ok(ev)) = events.next().await {
+            on(&ev);
             let seen = match ev {
-                WatchEvent::Deleted(o) => {
-                    gone.lock().unwrap().push((kind, Instant::now()));
+                WatchEvent::Deleted(o) | WatchEvent::Added(o) | WatchEvent::Modified(o) => {
                     o.metadata.resource_version
                 }
-                WatchEvent::Added(o) | WatchEvent::Modified(o) => o.metadata.resource_version,
                 WatchEvent::Bookmark(b) => Some(b.metadata.resource_version),
                 // 410 Gone and the like: the list every 2 s takes over
                 WatchEvent::Error(_) => return,
@@ -1124,6 +1550,49 @@ async fn watch_deletions(
             Err(_) => return,
         }
     }
+}
+
+/// Timestamps each deletion of `kind`.
+async fn watch_deletions(
+    watch: (Api<DynamicObject>, String, Events),
+    kind: Kind,
+    gone: Arc<Mutex<Vec<(Kind, Instant)>>>,
+    resumes: Arc<AtomicUsize>,
+) {
+    follow(watch, resumes, move |ev| {
+        if let WatchEvent::Deleted(_) = ev {
+            gone.lock().unwrap().push((kind, Instant::now()));
+        }
+    })
+    .await
+}
+
+/// The objects seen Ready (`namespace/name`), and each one's kind and time, in order.
+type ReadySeen = Arc<Mutex<(BTreeSet<String>, Vec<(Kind, Instant)>)>>;
+
+/// Timestamps the first time each object of `kind` is seen finalized and Ready.
+async fn watch_ready(
+    watch: (Api<DynamicObject>, String, Events),
+    kind: Kind,
+    ready: ReadySeen,
+    resumes: Arc<AtomicUsize>,
+) {
+    follow(watch, resumes, move |ev| {
+        if let WatchEvent::Added(o) | WatchEvent::Modified(o) = ev
+            && is_ready(o)
+        {
+            let key = format!(
+                "{}/{}",
+                o.metadata.namespace.as_deref().unwrap_or_default(),
+                o.metadata.name.as_deref().unwrap_or_default()
+            );
+            let mut r = ready.lock().unwrap();
+            if r.0.insert(key) {
+                r.1.push((kind, Instant::now()));
+            }
+        }
+    })
+    .await
 }
 
 /// One run of the benchmark.
@@ -1188,28 +1657,58 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
     .try_collect::<Vec<_>>()
     .await?;
 
-    // 1. the N objects, before the operator starts
+    // 1. the N objects (in the creation phase: the operator is running first); the fake holds
+    // their resources (in the creation phase: one in EXISTING_EVERY, see `pre_exists`)
     let mut todo = Vec::new();
+    let mut existing = BTreeSet::new();
+    let mut creates = Vec::new();
     for (kind, n) in &per_kind {
+        let mut count = CreateCount {
+            kind: *kind,
+            absent: 0,
+            existing: 0,
+            on_absent: 0,
+            on_existing: 0,
+        };
         for i in 0..*n {
             let slot = Slot::of(i, cfg.tenants);
-            seed(&fake, *kind, &slot);
-            let (name, obj) = object_json(*kind, &slot, &fake_uri, cfg.orphan);
+            let exists = pre_exists(cfg.create, *kind, i);
+            seed(&fake, *kind, &slot, exists);
+            if exists {
+                count.existing += 1;
+                existing.insert(resource_of(*kind, &slot));
+            } else {
+                count.absent += 1;
+            }
+            let (name, obj) = object_json(*kind, &slot, &fake_uri, cfg.orphan, cfg.create);
             let obj: DynamicObject = serde_json::from_value(obj).map_err(|e| e.to_string())?;
             todo.push((*kind, slot.ns, name, obj));
         }
+        if kind.create_route().is_some() {
+            creates.push(count);
+        }
     }
-    let started = Instant::now();
-    stream::iter(todo.iter().map(|(kind, ns, _, obj)| {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), ns, &kind.api_resource());
-        async move { api.create(&PostParams::default(), obj).await }
-    }))
-    .buffer_unordered(cfg.client_concurrency.max(1))
-    .try_collect::<Vec<_>>()
-    .await
-    .map_err(err("create object"))?;
-    let create_time = started.elapsed();
+    let apply = |t0: Instant| {
+        let client = &client;
+        stream::iter(todo.iter().map(move |(kind, ns, _, obj)| {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), ns, &kind.api_resource());
+            async move {
+                let sent = t0.elapsed();
+                api.create(&PostParams::default(), obj)
+                    .await
+                    .map(|_| (kind.label(), sent))
+            }
+        }))
+        .buffer_unordered(cfg.client_concurrency.max(1))
+        .try_collect::<Vec<(&'static str, Duration)>>()
+    };
+    let mut create_time = Duration::ZERO;
+    if !cfg.create {
+        let started = Instant::now();
+        apply(started).await.map_err(err("create object"))?;
+        create_time = started.elapsed();
+    }
 
     // 2. the operator, until everything is Ready and it is quiet
     let k8s_0 = cluster.server.request_counts();
@@ -1229,6 +1728,72 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
     let mut op = spawn("operator");
     let pid = op.pid().ok_or("the operator exited at once")?;
     op.addr().await;
+    let resumes: Arc<AtomicUsize> = Arc::default();
+    // (creation phase) the objects are applied to the running operator; a watch per kind
+    // timestamps each object's first Ready
+    let mut apply_to_ready = None;
+    let mut first_apply_by_kind: BTreeMap<&'static str, Duration> = BTreeMap::new();
+    let mut last_ready_by_kind: BTreeMap<&'static str, Duration> = BTreeMap::new();
+    let mut ready_by_list = false;
+    if cfg.create {
+        if let Some(why) = op.readyz_within(Duration::from_secs(60)).await {
+            return Err(why);
+        }
+        let ready: ReadySeen = Arc::default();
+        let mut watches = Vec::new();
+        for kind in &kinds {
+            let watch = watch_from_now(&client, *kind).await?;
+            watches.push(tokio::spawn(watch_ready(
+                watch,
+                *kind,
+                ready.clone(),
+                resumes.clone(),
+            )));
+        }
+        let t_apply = Instant::now();
+        let sent = apply(t_apply).await.map_err(err("create object"))?;
+        create_time = t_apply.elapsed();
+        for (kind, at) in sent {
+            let e = first_apply_by_kind.entry(kind).or_insert(at);
+            *e = (*e).min(at);
+        }
+        let mut last_list = Instant::now();
+        let end = loop {
+            {
+                let r = ready.lock().unwrap();
+                if r.1.len() >= cfg.objects {
+                    break r.1.iter().map(|(_, t)| *t).max().unwrap_or(t_apply);
+                }
+            }
+            if last_list.elapsed() > Duration::from_secs(2) {
+                last_list = Instant::now();
+                let (ready, _) = count_ready(&client, &kinds).await?;
+                if ready == cfg.objects {
+                    // the watches missed some: the list says when, to 2 s
+                    ready_by_list = true;
+                    break Instant::now();
+                }
+            }
+            if spawned.elapsed() > cfg.timeout {
+                let (ready, all) = count_ready(&client, &kinds).await?;
+                return Err(format!(
+                    "only {ready} of {all} objects Ready after {:?}\n{}",
+                    cfg.timeout,
+                    op.log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        apply_to_ready = Some(end.saturating_duration_since(t_apply));
+        for (kind, t) in ready.lock().unwrap().1.iter() {
+            let d = t.saturating_duration_since(t_apply);
+            let e = last_ready_by_kind.entry(kind.label()).or_insert(d);
+            *e = (*e).max(d);
+        }
+        for w in watches {
+            w.abort();
+        }
+    }
     loop {
         let (ready, all) = count_ready(&client, &kinds).await?;
         if ready == cfg.objects {
@@ -1278,6 +1843,33 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
     let k8s_1 = cluster.server.request_counts();
     let creation_k8s = diff_counts(&k8s_0, &k8s_1);
     let proc_after_ready = proc_stats(pid).unwrap_or_default();
+    // create calls, on the resources that were absent and on those that existed
+    for call in fake.call_log(fake_0).iter().take(fake_1 - fake_0) {
+        let route = endpoint(&call.method, &call.path);
+        let Some(count) = creates
+            .iter_mut()
+            .find(|c| c.kind.create_route() == Some(route.as_str()))
+        else {
+            continue;
+        };
+        if existing.contains(&created_resource(&call.body)) {
+            count.on_existing += 1;
+        } else {
+            count.on_absent += 1;
+        }
+    }
+    // (creation phase) one resync interval and its jitter, plus a second: every object has
+    // been observed again by then
+    let mut resync_window = Duration::ZERO;
+    let mut resync_calls = BTreeMap::new();
+    let mut resync_k8s = BTreeMap::new();
+    if cfg.create {
+        let started = Instant::now();
+        tokio::time::sleep(cfg.resync_interval.mul_f64(1.1) + Duration::from_secs(1)).await;
+        resync_window = started.elapsed();
+        resync_calls = count_calls(&fake.timed_calls(fake_1));
+        resync_k8s = diff_counts(&k8s_1, &cluster.server.request_counts());
+    }
 
     // (--restart) the operator goes down; its log is kept for the warnings
     let mut earlier_log = String::new();
@@ -1294,26 +1886,11 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
 
     // 3. delete everything at once; a watch per kind timestamps each disappearance
     let gone: Arc<Mutex<Vec<(Kind, Instant)>>> = Arc::default();
-    let resumes: Arc<AtomicUsize> = Arc::default();
     let mut watches = Vec::new();
     for kind in &kinds {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
-        let rv = api
-            .list(&ListParams::default().limit(1))
-            .await
-            .map_err(err("list"))?
-            .metadata
-            .resource_version
-            .unwrap_or_default();
-        let events = api
-            .watch(&WatchParams::default().timeout(290), &rv)
-            .await
-            .map_err(err("watch"))?
-            .boxed();
+        let watch = watch_from_now(&client, *kind).await?;
         watches.push(tokio::spawn(watch_deletions(
-            api,
-            rv,
-            events,
+            watch,
             *kind,
             gone.clone(),
             resumes.clone(),
@@ -1327,6 +1904,11 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
         reconciles(&op.http("/metrics").await.1)
     };
     let bench_cpu_0 = proc_stats(std::process::id()).unwrap_or_default();
+    let cpu_before_delete = if cfg.restart {
+        proc_after_ready.cpu_seconds
+    } else {
+        proc_stats(pid).unwrap_or_default().cpu_seconds
+    };
     let mut t0 = Instant::now();
     // (kind, when its delete call was sent): the bench sends the kinds one after the other
     let sent: Vec<(&'static str, Duration)> = if cfg.delete_collection {
@@ -1371,7 +1953,7 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
         *e = (*e).min(at);
     }
     // (--restart) every object now waits on the finalizer; the new operator's start is t0
-    let mut cpu_base = proc_after_ready.cpu_seconds;
+    let mut cpu_base = cpu_before_delete;
     let mut pid = pid;
     if cfg.restart {
         first_delete_by_kind.clear();
@@ -1527,6 +2109,16 @@ pub async fn run(cfg: &Config) -> Result<Report, String> {
         operator_warnings,
         warning_kinds,
         bench_cpu_deletion,
+        create: cfg.create,
+        apply_to_ready,
+        first_apply_by_kind,
+        last_ready_by_kind,
+        ready_by_list,
+        creates,
+        resync_interval: cfg.resync_interval,
+        resync_window,
+        resync_calls,
+        resync_k8s,
     })
 }
 
@@ -1576,9 +2168,9 @@ mod tests {
     fn orphan_objects_name_the_policy_and_the_rest_default_to_delete() {
         let slot = Slot::of(7, 1);
         for kind in Kind::ALL {
-            let (_, obj) = object_json(kind, &slot, "http://fake", true);
+            let (_, obj) = object_json(kind, &slot, "http://fake", true, false);
             assert_eq!(obj["spec"]["deletionPolicy"], "Orphan", "{kind:?}");
-            let (_, obj) = object_json(kind, &slot, "http://fake", false);
+            let (_, obj) = object_json(kind, &slot, "http://fake", false, false);
             assert!(obj["spec"].get("deletionPolicy").is_none(), "{kind:?}");
         }
     }
@@ -1594,8 +2186,8 @@ mod tests {
         assert_eq!((a.j, b.j), (0, 1));
         let c = Slot::of(4, 10);
         for kind in Kind::ALL {
-            let (name_a, obj_a) = object_json(kind, &a, "http://fake", false);
-            let (name_c, obj_c) = object_json(kind, &c, "http://fake", false);
+            let (name_a, obj_a) = object_json(kind, &a, "http://fake", false, false);
+            let (name_c, obj_c) = object_json(kind, &c, "http://fake", false, false);
             // the same names in two tenants, in two namespaces and two databases
             assert_eq!(name_a, name_c, "{kind:?}");
             assert_ne!(
@@ -1632,8 +2224,11 @@ mod tests {
             orphan: false,
             tenants: 1,
             restart: false,
+            create: false,
+            resync_interval: Duration::from_secs(3600),
         };
         let args = cfg.operator_args().join(" ");
+        assert!(args.contains("--resync-interval 1h "), "{args}");
         assert!(args.ends_with("--control-plane-rps 0"), "{args}");
         let split: Vec<usize> = cfg.split().iter().map(|(_, n)| *n).collect();
         assert_eq!(split, [3, 3, 2, 2]);
@@ -1672,5 +2267,128 @@ mod tests {
         r.deletion_calls
             .insert("POST /v2/vectordb/indexes/drop".into(), 5);
         assert_eq!(r.json()["cpu_s_per_1000_drops"], 461.0);
+    }
+
+    #[test]
+    fn creation_objects_say_how_to_create_and_one_in_four_pre_exists() {
+        let slot = Slot::of(3, 1);
+        let (_, quick) = object_json(Kind::Collection, &Slot::of(2, 1), "http://f", false, true);
+        assert_eq!(quick["spec"]["quickSetup"]["dimension"], 4);
+        let (_, schema) = object_json(Kind::Collection, &slot, "http://f", false, true);
+        assert_eq!(schema["spec"]["schema"]["fields"][1]["dim"], 4);
+        let (_, index) = object_json(Kind::Index, &slot, "http://f", false, true);
+        assert_eq!(index["spec"]["fieldName"], "vector");
+        assert_eq!(index["spec"]["indexType"], "AUTOINDEX");
+        let (_, plain) = object_json(Kind::Index, &slot, "http://f", false, false);
+        assert!(plain["spec"].get("fieldName").is_none());
+        let existing: Vec<usize> = (0..9)
+            .filter(|i| pre_exists(true, Kind::Partition, *i))
+            .collect();
+        assert_eq!(existing, [0, 4, 8]);
+        // clusters are adopted (the operator does not create them), and without the creation
+        // phase everything pre-exists
+        assert!((0..9).all(|i| pre_exists(true, Kind::Cluster, i)));
+        assert!((0..9).all(|i| pre_exists(false, Kind::Index, i)));
+    }
+
+    /// The bodies the operator's create requests carry (`src/kinds/*.rs` `create_request`)
+    /// name the resource the bench seeded or left out for the object.
+    #[test]
+    fn a_create_body_names_the_objects_resource() {
+        let slot = Slot::of(3, 10);
+        let bodies = [
+            (
+                Kind::Collection,
+                json!({"dbName": "tenant_0003", "collectionName": "coll_00000", "dimension": 4}),
+            ),
+            (
+                Kind::Partition,
+                json!({"dbName": "tenant_0003", "collectionName": "pcoll_00000", "partitionName": "p_00000"}),
+            ),
+            (
+                Kind::Index,
+                json!({"dbName": "tenant_0003", "collectionName": "icoll_00000", "indexParams": [{"fieldName": "vector", "indexName": "vector_idx"}]}),
+            ),
+        ];
+        for (kind, body) in bodies {
+            assert_eq!(
+                created_resource(&body),
+                resource_of(kind, &slot),
+                "{kind:?}"
+            );
+        }
+        assert_eq!(
+            created_resource(&json!({"collectionName": "c"})).0,
+            "default"
+        );
+    }
+
+    #[test]
+    fn mutating_routes() {
+        for ep in [
+            "POST /v2/vectordb/collections/create",
+            "POST /v2/vectordb/partitions/release",
+            "POST /v2/vectordb/collections/load",
+            "POST /v2/vectordb/collections/alter_properties",
+            "DELETE /v2/clusters/{id}/drop",
+        ] {
+            assert!(is_mutating(ep), "{ep}");
+        }
+        for ep in [
+            "POST /v2/vectordb/collections/has",
+            "POST /v2/vectordb/indexes/describe",
+            "GET /v2/clusters/{id}",
+            "POST /v2/vectordb/collections/get_load_state",
+        ] {
+            assert!(!is_mutating(ep), "{ep}");
+        }
+    }
+
+    /// The creation phase's serial ideal: an observe and a create per absent resource, an
+    /// observe per existing one, per kind at its reconcilers; the deletion's serial ideal the
+    /// same computation with the drop calls.
+    #[test]
+    fn serial_ideals_count_each_kinds_calls() {
+        let ms = Duration::from_millis;
+        let r = Report {
+            objects: 64,
+            per_kind: Kind::ALL.iter().map(|k| (*k, 16)).collect(),
+            latency: ms(10),
+            concurrency: 4,
+            create: true,
+            creates: [Kind::Collection, Kind::Partition, Kind::Index]
+                .iter()
+                .map(|k| CreateCount {
+                    kind: *k,
+                    absent: 12,
+                    existing: 4,
+                    on_absent: 12,
+                    on_existing: 0,
+                })
+                .collect(),
+            ..Report::default()
+        };
+        // clusters 16 x 3 calls, 4 at a time, 10 ms each
+        let close = |d: Duration, want: u64| {
+            assert!(
+                d.abs_diff(ms(want)) < Duration::from_micros(1),
+                "{d:?} != {want} ms"
+            )
+        };
+        close(r.ideal_serial(), 120);
+        // 16 observes + 12 creates, 4 at a time
+        close(r.creation_ideal(), 70);
+        close(r.creation_kind_ideal(Kind::Cluster), 40);
+        close(r.creation_kind_ideal(Kind::Index), 70);
+        // a data plane cap of 2 in flight: the three kinds' 84 calls, 2 at a time
+        let capped = Report {
+            data_plane_concurrency: Some(2),
+            ..r.clone()
+        };
+        close(capped.creation_ideal(), 420);
+        let j = r.json();
+        assert_eq!(j["create_calls_per_absent"]["index"], 1.0);
+        assert_eq!(j["create_calls_per_existing"]["index"], 0.0);
+        assert_eq!(j["creation_ideal_serial_ms"], 70.0);
     }
 }

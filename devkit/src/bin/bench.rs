@@ -11,6 +11,10 @@
 //! each tenant in a database of its own), as a Kustomize base applied per tenant.
 //! `--restart` stops the operator once all is Ready, deletes everything while it is down and
 //! starts a new one: the time from its start to the first drop and to the last object gone.
+//! `--create` runs the creation phase first: the operator starts, then the objects are applied
+//! with what creates their resources, of which the fake holds one in four (adopted, never
+//! created); apply → all Ready, create calls per absent and per existing resource, and the calls
+//! of one resync interval after Ready (`--resync-interval`, 10 s with `--create`, else 1 h).
 
 use std::{
     path::PathBuf,
@@ -27,8 +31,8 @@ const USAGE: &str =
              [--concurrency 16] [--client-concurrency 32] [--poll-base 20ms] [--timeout 600s]
              [--control-plane-rps N] [--data-plane-concurrency N] (passed to the operator
              when given; 0 turns a limit off) [--delete each|collection]
-             [--deletion-policy Delete|Orphan] [--tenants T] [--restart] [--operator PATH]
-             [--rebuild]";
+             [--deletion-policy Delete|Orphan] [--tenants T] [--restart] [--create]
+             [--resync-interval 10s] [--operator PATH] [--rebuild]";
 
 fn operator_binary(explicit: Option<PathBuf>, rebuild: bool) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
@@ -83,6 +87,8 @@ struct Args {
     orphan: bool,
     tenants: usize,
     restart: bool,
+    create: bool,
+    resync_interval: Option<Duration>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -102,6 +108,8 @@ fn parse_args() -> Result<Args, String> {
         orphan: false,
         tenants: 1,
         restart: false,
+        create: false,
+        resync_interval: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -111,6 +119,10 @@ fn parse_args() -> Result<Args, String> {
         }
         if flag == "--restart" {
             a.restart = true;
+            continue;
+        }
+        if flag == "--create" {
+            a.create = true;
             continue;
         }
         if flag == "-h" || flag == "--help" {
@@ -125,6 +137,9 @@ fn parse_args() -> Result<Args, String> {
             "--concurrency" => a.concurrency = value.parse().map_err(|_| bad())?,
             "--client-concurrency" => a.client_concurrency = value.parse().map_err(|_| bad())?,
             "--poll-base" => a.poll_base = parse_duration(&value).ok_or_else(bad)?,
+            "--resync-interval" => {
+                a.resync_interval = Some(parse_duration(&value).ok_or_else(bad)?)
+            }
             "--timeout" => a.timeout = parse_duration(&value).ok_or_else(bad)?,
             "--operator" => a.operator = Some(PathBuf::from(value)),
             "--control-plane-rps" => a.control_plane_rps = Some(value.parse().map_err(|_| bad())?),
@@ -157,6 +172,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.tenants == 0 || a.tenants > 9999 {
         return Err("--tenants must be 1 to 9999".into());
+    }
+    if a.create && a.restart {
+        return Err("--create and --restart do not go together".into());
     }
     Ok(a)
 }
@@ -204,6 +222,12 @@ async fn main() -> ExitCode {
             orphan: args.orphan,
             tenants: args.tenants,
             restart: args.restart,
+            create: args.create,
+            resync_interval: args.resync_interval.unwrap_or(if args.create {
+                Duration::from_secs(10)
+            } else {
+                Duration::from_secs(3600)
+            }),
         };
         println!(
             "\nrunning: {} objects, latency {latency:?}: {} run {}",
