@@ -13,6 +13,11 @@
 //!    Kubernetes request for a second), and counts what the creation phase cost.
 //! 3. Every object is deleted at once (concurrent delete calls); a watch per kind timestamps each
 //!    object's disappearance (a list confirms the end). Counted from the first delete call.
+//!
+//! With [`Config::create`] phases 1 and 2 become the creation phase: the operator starts first,
+//! the fake holds only some of the resources, and the objects, which say how to create the
+//! others, are applied to the running operator (a watch per kind timestamps each first
+//! `Ready`); once it is quiet, the bench waits one resync interval and counts its calls.
 
 use crate::{e2e::Cluster, workspace_root, zilliz_fake::ZillizFake};
 use futures::{StreamExt, TryStreamExt, stream};
