@@ -272,3 +272,53 @@ async fn an_object_deleted_before_its_lost_create_settles_drops_the_cluster_it_m
     assert_eq!(fake.calls("DELETE", &format!("/v2/clusters/{id}/drop")), 1);
     assert_eq!(fake.calls("POST", "/v2/clusters/createDedicated"), 1);
 }
+
+/// The operator killed (SIGKILL) right after sending the create, before its answer: the
+/// restarted operator finds the intent recorded, looks the cluster up by name and adopts it;
+/// exactly one cluster exists and exactly one create reached the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_after_sending_the_create_adopts_the_cluster_after_restart() {
+    if !require_kubectl() {
+        return;
+    }
+    const TOKEN: &str = "cluster-key-9d07";
+    let fake = ZillizFake::start(TOKEN).await;
+    // the cluster is made at once; its answer is held back 20 s
+    fake.fault_next_create(CreateFault::Delay(Duration::from_secs(20)));
+    let mut c = Cluster::start().await;
+    c.start_operator(Path::new(OPERATOR), &["--resync-interval", "2s"])
+        .await;
+    let ns = "killed-create";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    c.apply(&cluster_spec(ns, &fake.uri(), "")).await;
+    eventually("the create reached the API", WAIT, || async {
+        fake.calls("POST", "/v2/clusters/createDedicated") == 1
+    })
+    .await;
+    let pid = c.operator_pid().expect("operator running");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    c.stop_operator().await;
+    let o = c.get_json(&["get", "zc/analytics", "-n", ns]).await;
+    assert!(
+        o["metadata"]["annotations"]
+            .get("zilliz.io/create-pending")
+            .is_some(),
+        "the intent was recorded before the create: {}",
+        o["metadata"]
+    );
+
+    c.start_operator(Path::new(OPERATOR), &["--resync-interval", "2s"])
+        .await;
+    c.wait_ready(ns, &["zc/analytics"], WAIT).await;
+    let made = fake.clusters_named(PROJECT, "analytics");
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(fake.calls("POST", "/v2/clusters/createDedicated"), 1);
+    let o = c.get_json(&["get", "zc/analytics", "-n", ns]).await;
+    assert_eq!(o["status"]["clusterId"], made[0].cluster_id);
+    assert_eq!(o["status"]["origin"], "Adopted");
+}
