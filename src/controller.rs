@@ -608,6 +608,20 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             K::LABEL,
             obj.external_name()
         );
+        let was = status
+            .condition("Ready")
+            .and_then(|c| Reason::parse(&c.reason));
+        // told when first seen, and at most once per quiet period
+        let quiet = ctx.settings.resync.min(Duration::from_secs(300));
+        if was != Some(Reason::Conflict) && ctx.event_gate(&uid, Reason::Conflict, quiet) {
+            let note = Note {
+                warning: true,
+                reason: Reason::Conflict,
+                action: "Observe",
+                message: message.clone(),
+            };
+            publish(ctx, obj, note).await;
+        }
         let failed = Some((Reason::Conflict, message.as_str()));
         observed(
             &mut status,

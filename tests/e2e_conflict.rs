@@ -53,6 +53,13 @@ async fn a_shared_resource_is_dropped_only_by_its_last_user() {
     let o = c.get_json(&["get", "zcol/second", "-n", "team-b"]).await;
     let message = o["status"]["conditions"][0]["message"].as_str().unwrap();
     assert!(message.contains("team-a/first"), "{message}");
+    // told by a Warning Event too, once
+    c.eventually("a Conflict Event", Duration::from_secs(30), || async {
+        c.event_reasons("team-b")
+            .await
+            .contains(&"Conflict".to_string())
+    })
+    .await;
 
     // deleting the younger one while the older lives: no drop
     c.kubectl_ok(&["delete", "-n", "team-b", "zcol/second", "--timeout=30s"])
