@@ -550,12 +550,15 @@ pub struct ZillizCollectionSpec {
     #[schemars(length(max = 1024))]
     pub description: Option<String>,
     /// A custom schema (v2 only): with it, or with `quickSetup`, the operator creates the
-    /// collection when it does not exist. Immutable once set.
+    /// collection when it does not exist. Immutable once set: for another schema, apply a new
+    /// object under another collection name. A server that shows another schema is reported as
+    /// `SpecMismatch`, never dropped and recreated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("schema is immutable; create a new object for a new schema"))]
     pub schema: Option<CollectionSchema>,
     /// The server's quick setup (v1 and v2): an id and a vector field, an index on it, loaded.
-    /// Immutable once set.
+    /// Immutable once set: for another dimension, apply a new object under another collection
+    /// name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("quickSetup is immutable; create a new object for a new collection"))]
     pub quick_setup: Option<QuickSetup>,
@@ -900,22 +903,26 @@ pub struct ZillizIndexSpec {
     #[serde(default)]
     pub release_collection_before_drop: bool,
     /// The field the index is on: with it the operator creates the index when it does not
-    /// exist. Immutable once set.
+    /// exist. Immutable once set: an index is never rebuilt in place; for another index, apply
+    /// a new object (and delete this one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("fieldName is immutable; create a new object for another index"))]
     pub field_name: Option<String>,
-    /// `AUTOINDEX` (default), `HNSW`, `IVF_FLAT`, ... as the server accepts. Immutable.
+    /// `AUTOINDEX` (default), `HNSW`, `IVF_FLAT`, ... as the server accepts. Immutable: for
+    /// another type, apply a new object (and delete this one). A server that shows another type
+    /// is reported as `SpecMismatch`, never rebuilt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("indexType is immutable"))]
     pub index_type: Option<String>,
-    /// `COSINE`, `L2`, `IP`, ... Immutable.
+    /// `COSINE`, `L2`, `IP`, ... Immutable: for another metric, apply a new object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("metricType is immutable"))]
     pub metric_type: Option<String>,
-    /// Build parameters (e.g. `M: "16"`, `efConstruction: "200"`). Immutable.
+    /// Build parameters (e.g. `M: "16"`, `efConstruction: "200"`). Immutable: for other
+    /// parameters, apply a new object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "index_params_schema")]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("params are immutable"))]
