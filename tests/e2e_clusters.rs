@@ -322,3 +322,46 @@ async fn an_operator_killed_after_sending_the_create_adopts_the_cluster_after_re
     assert_eq!(o["status"]["clusterId"], made[0].cluster_id);
     assert_eq!(o["status"]["origin"], "Adopted");
 }
+
+/// A cluster still `CREATING` when its object is deleted: the drop is retried while the API
+/// refuses it, sent again once it is accepted, and the finalizer goes when the cluster is
+/// `DELETED`; the cluster exists once and is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_deleted_while_creating_is_dropped_once_the_api_accepts() {
+    if !require_kubectl() {
+        return;
+    }
+    const TOKEN: &str = "cluster-key-c7b2";
+    let fake = ZillizFake::start(TOKEN).await;
+    // it stays CREATING for a long while
+    fake.set_create_phase(PhaseLength::describes(1_000));
+    let mut c = Cluster::start().await;
+    c.start_operator(Path::new(OPERATOR), &["--resync-interval", "2s"])
+        .await;
+    let ns = "deleted-while-creating";
+    c.apply(&namespace_yaml(ns)).await;
+    c.apply(&secret_yaml(ns, "creds", "apiKey", TOKEN)).await;
+    c.apply(&cluster_spec(ns, &fake.uri(), "")).await;
+    let o = c
+        .wait_reason(ns, "zc/analytics", "Ready", "ClusterNotRunning", WAIT)
+        .await;
+    let id = o["metadata"]["annotations"]["zilliz.io/cluster-id"]
+        .as_str()
+        .expect("the id is recorded")
+        .to_string();
+    assert_eq!(fake.cluster_status(&id).as_deref(), Some("CREATING"));
+    // the API refuses the first two drops
+    let drop = format!("/v2/clusters/{id}/drop");
+    fake.answer_next(
+        "DELETE",
+        &drop,
+        2,
+        200,
+        serde_json::json!({"code": 80000, "message": "The cluster is being created; try again later."}),
+    );
+    c.kubectl_ok(&["delete", "-n", ns, "zc/analytics", "--timeout=60s"])
+        .await;
+    assert_eq!(fake.calls("DELETE", &drop), 3, "two refused, one accepted");
+    assert_eq!(fake.cluster_status(&id).as_deref(), Some("DELETED"));
+    assert_eq!(fake.clusters_named(PROJECT, "analytics").len(), 1);
+}
