@@ -476,6 +476,15 @@ async fn publish<K: Managed>(ctx: &Context, obj: &K, note: Note) {
     }
 }
 
+/// Records an observation Event, at most once per object and reason within
+/// min(`--resync-interval`, 5 min), so that a flapping resource does not flood the stream.
+async fn tell<K: Managed>(ctx: &Context, obj: &K, uid: &str, note: Note) {
+    let quiet = ctx.settings.resync.min(Duration::from_secs(300));
+    if ctx.event_gate(uid, note.reason, quiet) {
+        publish(ctx, obj, note).await;
+    }
+}
+
 /// Entry point for the Controller.
 pub async fn reconcile<K: Cached>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::NoNamespace)?;
@@ -597,6 +606,11 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     status.observed_generation = generation;
     status.deletion = None;
 
+    // what the last observation said, so that its Events are told when a state is first seen
+    let was = status
+        .condition("Ready")
+        .and_then(|c| Reason::parse(&c.reason));
+
     // Never two managers for one external resource: the younger object reports Conflict.
     if let Some(Sharing {
         owner: Some(owner), ..
@@ -608,19 +622,15 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             K::LABEL,
             obj.external_name()
         );
-        let was = status
-            .condition("Ready")
-            .and_then(|c| Reason::parse(&c.reason));
-        // told when first seen, and at most once per quiet period
-        let quiet = ctx.settings.resync.min(Duration::from_secs(300));
-        if was != Some(Reason::Conflict) && ctx.event_gate(&uid, Reason::Conflict, quiet) {
+        // told when first seen
+        if was != Some(Reason::Conflict) {
             let note = Note {
                 warning: true,
                 reason: Reason::Conflict,
                 action: "Observe",
                 message: message.clone(),
             };
-            publish(ctx, obj, note).await;
+            tell(ctx, obj, &uid, note).await;
         }
         let failed = Some((Reason::Conflict, message.as_str()));
         observed(
@@ -680,16 +690,10 @@ async fn apply<K: Cached>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                     status.resolved = resolved.record.clone();
                 }
                 let converged = external::converge::<K>(&resolved.target).await;
-                let was = status
-                    .condition("Ready")
-                    .and_then(|c| Reason::parse(&c.reason));
                 let judged = live::judge(&converged, resolved.target.no_create, was);
                 if let Some(note) = judged.note.clone() {
                     info!(reason = %note.reason, message = %note.message, "observed");
-                    let quiet = ctx.settings.resync.min(Duration::from_secs(300));
-                    if ctx.event_gate(&uid, note.reason, quiet) {
-                        publish(ctx, obj, note).await;
-                    }
+                    tell(ctx, obj, &uid, note).await;
                 }
                 let failed = judged.failed.map(|r| (r, judged.message.as_str()));
                 observed(

@@ -421,32 +421,20 @@ pub async fn run(operator_bin: &Path) -> Result<Summary, Error> {
     kubectl(&out, &c, &args, None).await?;
     out.say("LOAD is what the server says of each collection; TYPE and STATE of each index");
     kubectl(&out, &c, &["get", "-n", ns, "zc,zcol,zpart,zidx"], None).await?;
-    let origins: BTreeMap<String, String> = {
-        let listed = kubectl_json(&c, &["get", "-n", ns, "zc,zcol,zpart,zidx"]).await?;
-        listed["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|o| {
-                let origin = o["status"]["origin"].as_str()?;
-                Some((short_ref(o), origin.to_string()))
-            })
-            .collect()
-    };
-    let policies: BTreeMap<String, String> = {
-        let listed = kubectl_json(&c, &["get", "-n", ns, "zc,zcol,zpart,zidx"]).await?;
-        listed["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|o| {
-                let policy = o["spec"]["deletionPolicy"].as_str().unwrap_or("Delete");
-                (short_ref(o), policy.to_string())
-            })
-            .collect()
-    };
+    // one listing: each object's origin (once Ready) and deletion policy
+    let listed = kubectl_json(&c, &["get", "-n", ns, "zc,zcol,zpart,zidx"]).await?;
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    let origins: BTreeMap<String, String> = items
+        .iter()
+        .filter_map(|o| Some((short_ref(o), o["status"]["origin"].as_str()?.to_string())))
+        .collect();
+    let policies: BTreeMap<String, String> = items
+        .iter()
+        .map(|o| {
+            let policy = o["spec"]["deletionPolicy"].as_str().unwrap_or("Delete");
+            (short_ref(o), policy.to_string())
+        })
+        .collect();
 
     out.step("Delete them: children first, then collections, then the cluster");
     let phases: [&[&str]; 3] = [
