@@ -150,7 +150,7 @@ fn diff(
     }
 }
 
-fn shown(v: Option<i64>) -> String {
+fn shown<T: fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "unset".to_string(), |v| v.to_string())
 }
 
@@ -265,7 +265,6 @@ fn collection(want: &WantCollection, seen: &CollectionInfo) -> Found {
 fn cluster(want: &WantCluster, seen: &crate::api::ClusterInfo) -> Found {
     use super::cluster::ClusterChange;
     let mut found = Found::default();
-    let shown = |v: Option<u32>| v.map_or_else(|| "unset".to_string(), |v| v.to_string());
     let state = ClusterState::parse(&seen.status);
     if let Some(change) = super::cluster::update_step(want, seen) {
         let (call, difference) = match change {
